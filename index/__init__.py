@@ -1,0 +1,9 @@
+"""The store and the index's life: the Chroma adapter, building and updating, asking.
+
+>>> from index import open_index   # doctest: +SKIP
+"""
+
+from index.build import IndexReport, build_index
+from index.service import Filters, Index, open_index
+
+__all__ = ["Filters", "Index", "IndexReport", "build_index", "open_index"]

@@ -1,0 +1,234 @@
+"""The one entry point for asking: open an index, ask questions, get cited answers.
+
+>>> from index import open_index
+>>> idx = open_index()                                       # doctest: +SKIP
+>>> idx.ask("What did Russia reject?").to_dict()["answer"]   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import unicodedata
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from index.build import lexical_for, open_store
+from index.store import ChromaStore, DocRecord, StoredChunk, matching_chunk_ids, sentence_at
+from rag.answer import (
+    AnswerPolicy,
+    Candidate,
+    build_answer,
+    choose,
+    fuse,
+    score_candidates,
+    should_abstain,
+)
+from rag.embed import Embedder, MiniLMEmbedder
+from rag.errors import InputError
+from rag.lexical import LexicalIndex
+from rag.settings import Settings
+from rag.types import Answer
+
+Mode = str  # "hybrid" | "dense" | "lexical"
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Limit a search to some sources and/or a date range (YYYY-MM-DD, inclusive)."""
+
+    sources: tuple[str, ...] = ()
+    date_from: str | None = None
+    date_to: str | None = None
+
+    def where(self) -> dict[str, Any] | None:
+        parts: list[dict[str, Any]] = []
+        if self.sources:
+            parts.append({"source": {"$in": list(self.sources)}})
+        if self.date_from:
+            parts.append({"date_num": {"$gte": int(self.date_from.replace("-", ""))}})
+        if self.date_to:
+            parts.append({"date_num": {"$lte": int(self.date_to.replace("-", ""))}})
+        if not parts:
+            return None
+        return parts[0] if len(parts) == 1 else {"$and": parts}
+
+
+@dataclass
+class Timings:
+    """Seconds spent in each stage of the last question (for the benchmark)."""
+
+    embed: float = 0.0
+    dense: float = 0.0
+    lexical: float = 0.0
+    sentences: float = 0.0
+    total: float = 0.0
+
+
+def clean_question(question: object, limit: int) -> str:
+    """The question as asked, with control characters gone; refuses empty and overlong ones."""
+    if not isinstance(question, str):
+        raise InputError("the question must be text")
+    q = "".join(ch if unicodedata.category(ch)[0] != "C" or ch in "\n\t" else " " for ch in question)
+    q = " ".join(q.split())
+    if not q:
+        raise InputError("the question is empty: type a question, e.g. \"Who rejected the ceasefire?\"")
+    if len(q) > limit:
+        raise InputError(
+            f"the question is {len(q):,} characters long; the limit is {limit:,} "
+            "(RAG_MAX_QUESTION_CHARS). Ask something shorter."
+        )
+    if not any(ch.isalnum() for ch in q):
+        raise InputError("the question has no words in it: ask with words, e.g. \"What did Putin propose?\"")
+    return q
+
+
+@dataclass
+class Index:
+    """An open index: a store, the model (loaded on first use), and the lexical index."""
+
+    settings: Settings
+    store: ChromaStore
+    embedder: Embedder
+    policy: AnswerPolicy = field(default_factory=AnswerPolicy)
+    refresh_seconds: float = 2.0
+    last_timings: Timings = field(default_factory=Timings)
+    _docs: list[DocRecord] = field(default_factory=list)
+    _lexical: LexicalIndex | None = None
+    _checked: float = 0.0
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    # -- state ----------------------------------------------------------------------------
+    def refresh(self, force: bool = False) -> None:
+        """Pick up documents indexed by another process (at most every ``refresh_seconds``)."""
+        now = time.monotonic()
+        if not force and self._lexical is not None and now - self._checked < self.refresh_seconds:
+            return
+        with self._lock:
+            docs = self.store.documents()
+            if force or self._lexical is None or [
+                (d.source, d.content_hash) for d in docs
+            ] != [(d.source, d.content_hash) for d in self._docs]:
+                self._lexical = lexical_for(self.settings, self.store, docs)
+                self._docs = docs
+            self._checked = now
+
+    def documents(self) -> list[DocRecord]:
+        self.refresh()
+        return list(self._docs)
+
+    @property
+    def lexical(self) -> LexicalIndex:
+        self.refresh()
+        assert self._lexical is not None
+        return self._lexical
+
+    # -- retrieval ------------------------------------------------------------------------
+    def retrieve(
+        self, question: str, k: int | None = None, mode: Mode = "hybrid", filters: Filters | None = None,
+        qvec: np.ndarray | None = None,
+    ) -> list[tuple[StoredChunk, float]]:
+        """The top ``k`` passages, best first, with fused scores normalised to the best (1.0)."""
+        k = k or self.settings.top_k
+        self.refresh()
+        committed = {d.source: d.content_hash for d in self._docs}
+        where = filters.where() if filters else None
+        t = time.perf_counter()
+        pool = max(k * 4, 20)
+        dense: list[tuple[StoredChunk, float]] = []
+        if mode in ("hybrid", "dense"):
+            if qvec is None:
+                qvec = self.embedder.embed([question])[0]
+            self.last_timings.embed = time.perf_counter() - t
+            t = time.perf_counter()
+            dense = self.store.query(qvec, pool, where)
+            self.last_timings.dense = time.perf_counter() - t
+        t = time.perf_counter()
+        lex: list[tuple[str, float]] = []
+        if mode in ("hybrid", "lexical"):
+            allowed = matching_chunk_ids(self.store, where) if where else None
+            lex = self.lexical.search(question, pool, allowed)
+        self.last_timings.lexical = time.perf_counter() - t
+        fused = fuse([[c.id for c, _ in dense], [i for i, _ in lex]])
+        by_id = {c.id: c for c, _ in dense}
+        missing = [i for i, _ in fused[: k * 2] if i not in by_id]
+        for c in self.store.get_chunks(missing):
+            by_id[c.id] = c
+        out: list[tuple[StoredChunk, float]] = []
+        top = fused[0][1] if fused else 1.0
+        for cid, s in fused:
+            c = by_id.get(cid)
+            # a chunk of a document version that was never committed (a crash) is not shown
+            if c is None or committed.get(c.source) != c.doc_hash:
+                continue
+            out.append((c, s / top))
+            if len(out) == k:
+                break
+        return out
+
+    # -- answering ------------------------------------------------------------------------
+    def ask(
+        self, question: str, *, k: int | None = None, mode: Mode = "hybrid", filters: Filters | None = None
+    ) -> Answer:
+        """Answer ``question`` with verbatim, cited sentences, or abstain with the closest passages."""
+        t0 = time.perf_counter()
+        q = clean_question(question, self.settings.max_question_chars)
+        qvec = self.embedder.embed([q])[0]
+        passages = self.retrieve(q, k, mode, filters, qvec=qvec)
+        t = time.perf_counter()
+        cands = self._candidates(passages)
+        ranked = score_candidates(q, qvec, cands, self.lexical.idf, self.policy)
+        reason = should_abstain(q, ranked, self.lexical.knows, self.policy)
+        chosen = choose(ranked, self.policy) if reason is None else []
+        answer = build_answer(q, chosen, self._previous, reason, closest=ranked)
+        self.last_timings.sentences = time.perf_counter() - t
+        self.last_timings.total = time.perf_counter() - t0
+        return answer
+
+    def _candidates(self, passages: list[tuple[StoredChunk, float]]) -> list[Candidate]:
+        order: list[str] = []
+        owner: dict[str, tuple[StoredChunk, float]] = {}
+        for chunk, score in passages:
+            for sid in chunk.sentence_ids:
+                if sid not in owner:
+                    owner[sid] = (chunk, score)
+                    order.append(sid)
+        out = []
+        for s in self.store.get_sentences(order):
+            chunk, score = owner[s.id]
+            out.append(
+                Candidate(
+                    id=s.id, source=s.source, title=chunk.title, date=chunk.date, text=s.text,
+                    start=s.start, end=s.end, index=s.index, vector=s.vector, passage=chunk.text,
+                    passage_score=score, heading=s.heading,
+                )
+            )
+        return out
+
+    def _previous(self, cand: Candidate) -> Candidate | None:
+        h = next((d.content_hash for d in self._docs if d.source == cand.source), None)
+        if h is None:
+            return None
+        s = sentence_at(self.store, cand.source, h, cand.index - 1)
+        if s is None:
+            return None
+        return Candidate(
+            id=s.id, source=s.source, title=cand.title, date=cand.date, text=s.text, start=s.start,
+            end=s.end, index=s.index, vector=s.vector, passage=cand.passage,
+            passage_score=cand.passage_score, heading=s.heading,
+        )
+
+
+def open_index(settings: Settings | None = None, embedder: Embedder | None = None) -> Index:
+    """Open the index ``settings`` name (defaults and ``RAG_*`` variables when None).
+
+    Raises ``IndexMissingError`` with the command to run when there is no index yet.
+    """
+    settings = settings or Settings.from_env()
+    store = open_store(settings)
+    store._col("docs")  # fail now, with the fix in the message, if there is no index
+    idx = Index(settings, store, embedder or MiniLMEmbedder(settings.device, settings.batch_size))
+    idx.refresh(force=True)
+    return idx

@@ -1,0 +1,77 @@
+"""Passages sized in the embedding model's own word pieces, with overlap and offsets."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from rag.types import Chunk, Document
+
+
+@lru_cache(maxsize=4)
+def _tokenizer(model_dir: str) -> Any:
+    # the fast tokenizer file alone: counting tokens must not import torch
+    from tokenizers import Tokenizer
+
+    tok = Tokenizer.from_file(str(Path(model_dir) / "tokenizer.json"))
+    # the shipped file pads and truncates to 128: counting needs the true length
+    tok.no_padding()
+    tok.no_truncation()
+    return tok
+
+
+def count_tokens(text: str, model_dir: str) -> int:
+    """Word pieces the model sees for ``text``, without [CLS]/[SEP]."""
+    return len(_tokenizer(model_dir).encode(text, add_special_tokens=False).ids)
+
+
+@lru_cache(maxsize=8)
+def _splitter(model_dir: str, size: int, overlap: int) -> Any:
+    from langchain_text_splitters import RecursiveCharacterTextSplitter
+
+    return RecursiveCharacterTextSplitter(
+        chunk_size=size,
+        chunk_overlap=overlap,
+        length_function=lambda t: count_tokens(t, model_dir),
+        # paragraphs first, then sentences, then clauses: a chunk rarely cuts a sentence
+        separators=["\n\n", "\n", ". ", "? ", "! ", "; ", ", ", " ", ""],
+        keep_separator="end",
+        add_start_index=True,
+        strip_whitespace=True,
+    )
+
+
+def chunk_document(doc: Document, model_dir: str, size: int = 200, overlap: int = 40) -> list[Chunk]:
+    """Split ``doc.text`` into chunks of at most ``size`` model tokens.
+
+    The splitter reports each chunk's start in the cleaned text; the offsets are then
+    mapped to the original file, like every other offset in the project.
+    """
+    splitter = _splitter(model_dir, size, overlap)
+    out: list[Chunk] = []
+    for piece in splitter.create_documents([doc.text]):
+        text = piece.page_content
+        cs = piece.metadata.get("start_index", -1)
+        if cs < 0 or doc.text[cs : cs + len(text)] != text:
+            # the splitter could not place it (should not happen); find it ourselves
+            after = out[-1].clean_start if out else 0
+            cs = doc.text.find(text, after)
+            if cs < 0:
+                continue
+        ce = cs + len(text)
+        start, end = doc.to_original(cs, ce)
+        out.append(
+            Chunk(
+                source=doc.source,
+                text=text,
+                clean_start=cs,
+                clean_end=ce,
+                start=start,
+                end=end,
+                index=len(out),
+                title=doc.title,
+                date=doc.date,
+            )
+        )
+    return out

@@ -1,0 +1,276 @@
+"""Cleaning that keeps provenance: what a reader would not count as the article goes, and every
+character that stays remembers where it stood in the original file.
+
+>>> c = clean("Title\\n\\nWritten by [Ann Lee](#) on March 3, 2025\\n\\nShe [said](#) so.\\nComments\\n")
+>>> c.text
+'Title\\nShe said so.'
+>>> c.author, c.date
+('Ann Lee', '2025-03-03')
+"""
+
+from __future__ import annotations
+
+import re
+from bisect import bisect_right
+from dataclasses import dataclass, field
+from datetime import date as _date
+
+from rag.types import Span
+
+_MONTHS = (
+    r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|"
+    r"Sep(?:t(?:ember)?)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)\.?"
+)
+# "March 13, 2025", "Mar 13, 2025", "13 March 2025", "2025-03-13"
+DATE_RE = re.compile(
+    rf"\b(?:{_MONTHS}\s+\d{{1,2}}(?:st|nd|rd|th)?,?\s+\d{{4}}"
+    rf"|\d{{1,2}}\s+{_MONTHS}\s+\d{{4}}"
+    rf"|\d{{4}}-\d{{2}}-\d{{2}})\b"
+)
+_TIME_RE = re.compile(r"^\s*\d{1,2}:\d{2}\s*(?:[AaPp]\.?[Mm]\.?)?\s*,?\s*")
+_BYLINE_RE = re.compile(
+    r"^(?:written\s+by|by)\s+(?P<who>[^\d,|]{2,60}?)(?:\s*(?:\bon\b|[|,·—–-])\s*(?P<rest>.*))?$",
+    re.IGNORECASE,
+)
+# promotional lines: subscription pitches, sign-up boxes, paywall blurbs
+_PROMO_RE = re.compile(
+    r"\b(?:subscribe|subscription|subscriber|newsletter|sign[ -]up|money[- ]back|cancel anytime|"
+    r"ad[- ]free|print edition|digital edition|digital access|unlimited access|"
+    r"become a member|support our journalism|donate)\b",
+    re.IGNORECASE,
+)
+_COMMENTS_RE = re.compile(
+    r"^(?:\d+\s+)?(?:comments?|leave a (?:comment|reply)|show comments|join the discussion)"
+    r"(?:\s*\(\d+\))?:?$",
+    re.IGNORECASE,
+)
+_BULLET_RE = re.compile(r"^\s*(?:[-*•+]|\d+[.)])\s+")
+_HEADING_RE = re.compile(r"^\s*#{1,6}\s+")
+_LINK_RE = re.compile(r"!?\[([^\]\n]*)\]\([^)\n]*\)")
+_EMPH_RE = re.compile(r"(\*\*|__|\*|_)(?=\S)([^*_\n]+?)(?<=\S)\1")
+_TERMINAL = (".", "!", "?", '"', "”", "'", "’", ":", "…", ")")
+
+
+def parse_date(text: str) -> str | None:
+    """The first date written in ``text`` as YYYY-MM-DD, or None.
+
+    >>> parse_date("08:56 PM, Mar 13, 2025"), parse_date("Moscow, June 15, 2024 — Putin")
+    ('2025-03-13', '2024-06-15')
+    """
+    from dateutil import parser as dateparser
+
+    m = DATE_RE.search(text)
+    if not m:
+        return None
+    try:
+        d = dateparser.parse(m.group(0), default=None)  # type: ignore[arg-type]
+    except (ValueError, OverflowError, TypeError):
+        return None
+    if d is None or not 1900 <= d.year <= 2200:
+        return None
+    return _date(d.year, d.month, d.day).isoformat()
+
+
+@dataclass
+class Cleaned:
+    """The cleaned text, its map back to the original, and metadata found along the way."""
+
+    text: str
+    spans: tuple[Span, ...]
+    title: str | None = None
+    date: str | None = None
+    author: str | None = None
+    headings: frozenset[int] = field(default_factory=frozenset)  # clean offsets of heading lines
+
+
+def map_range(spans: tuple[Span, ...], clean_start: int, clean_end: int) -> tuple[int, int]:
+    """Original ``(start, end)`` of the cleaned half-open range ``[clean_start, clean_end)``."""
+    if not spans or clean_end <= clean_start:
+        raise ValueError(f"empty range {clean_start}:{clean_end}")
+    starts = [s.clean_start for s in spans]
+
+    def orig(pos: int) -> int:
+        i = bisect_right(starts, pos) - 1
+        s = spans[max(i, 0)]
+        return s.orig_start + min(pos - s.clean_start, s.length - 1)
+
+    return orig(clean_start), orig(clean_end - 1) + 1
+
+
+class _Builder:
+    """Appends fragments of the original and records the spans that map them back."""
+
+    def __init__(self, original: str) -> None:
+        self.original = original
+        self.parts: list[str] = []
+        self.spans: list[Span] = []
+        self.size = 0
+
+    def add(self, orig_start: int, orig_end: int) -> None:
+        if orig_end <= orig_start:
+            return
+        last = self.spans[-1] if self.spans else None
+        if last and last.orig_start + last.length == orig_start and (
+            last.clean_start + last.length == self.size
+        ):
+            self.spans[-1] = Span(last.clean_start, last.orig_start, last.length + orig_end - orig_start)
+        else:
+            self.spans.append(Span(self.size, orig_start, orig_end - orig_start))
+        self.parts.append(self.original[orig_start:orig_end])
+        self.size += orig_end - orig_start
+
+
+def _inline_fragments(line: str, base: int) -> list[tuple[int, int]]:
+    """Original ranges of a line's text once markdown links, emphasis and markers are dropped."""
+    keep = [True] * len(line)
+    m = _HEADING_RE.match(line) or _BULLET_RE.match(line)
+    if m:
+        keep[: m.end()] = [False] * m.end()
+    for m in _LINK_RE.finditer(line):
+        # keep only the link text: "[text](#)" -> "text"
+        keep[m.start() : m.start(1)] = [False] * (m.start(1) - m.start())
+        keep[m.end(1) : m.end()] = [False] * (m.end() - m.end(1))
+    for m in _EMPH_RE.finditer(line):
+        n = len(m.group(1))
+        keep[m.start() : m.start() + n] = [False] * n
+        keep[m.end() - n : m.end()] = [False] * n
+    # trim kept whitespace at both ends
+    idx = [i for i, k in enumerate(keep) if k and not line[i].isspace()]
+    if not idx:
+        return []
+    lo, hi = idx[0], idx[-1] + 1
+    frags: list[tuple[int, int]] = []
+    i = lo
+    while i < hi:
+        if not keep[i]:
+            i += 1
+            continue
+        j = i
+        while j < hi and keep[j]:
+            j += 1
+        frags.append((base + i, base + j))
+        i = j
+    return frags
+
+
+def _plain(line: str) -> str:
+    """A line's visible text (links, emphasis, markers gone), for classifying it."""
+    line = _LINK_RE.sub(r"\1", line)
+    line = _EMPH_RE.sub(r"\2", line)
+    line = _HEADING_RE.sub("", line)
+    return line.strip()
+
+
+def is_heading_line(text: str) -> bool:
+    """A short line without closing punctuation reads as a heading, not a sentence."""
+    t = text.strip()
+    return bool(t) and not t.endswith(_TERMINAL) and len(t.split()) <= 15
+
+
+def clean(original: str, skip_lines: int = 0) -> Cleaned:
+    """Drop bylines, header metadata, promo blocks, comment trailers, repeats and blank runs.
+
+    ``skip_lines`` leading lines (front matter the loader already read) are dropped too.
+    """
+    lines: list[tuple[int, str]] = []  # (offset of line start, line without its newline)
+    pos = 0
+    for raw in original.split("\n"):
+        lines.append((pos, raw.rstrip("\r")))
+        pos += len(raw) + 1
+
+    plain = [_plain(t) for _, t in lines]
+    nonblank = [i for i, p in enumerate(plain) if p and i >= skip_lines]
+    drop: set[int] = set(range(min(skip_lines, len(lines))))
+    title: str | None = None
+    date: str | None = None
+    author: str | None = None
+
+    # header metadata: bylines anywhere, and in the first lines short bullets and bare dates
+    head = set(nonblank[:8])
+    for i in nonblank:
+        p = plain[i]
+        bm = _BYLINE_RE.match(p)
+        if bm and len(p.split()) <= 14 and not p.endswith("."):
+            drop.add(i)
+            author = author or bm.group("who").strip()
+            date = date or parse_date(bm.group("rest") or "")
+            continue
+        if i in head:
+            bare = _TIME_RE.sub("", _BULLET_RE.sub("", p))
+            d = parse_date(bare)
+            if d and len(bare) <= 40:
+                drop.add(i)
+                date = date or d
+                continue
+            if _BULLET_RE.match(lines[i][1]) and len(p.split()) <= 4 and not p.endswith("."):
+                drop.add(i)
+                words = bare.split()
+                # "- In Reports" is a section; "- Jane Roe" or "- Desk Staff" names the writer
+                if words and words[0].lower() not in {"in", "on", "at", "from", "home", "news"}:
+                    author = author or bare
+                continue
+
+    # a promo block in the second half of the article runs to its end
+    body = [i for i in nonblank if i not in drop]
+    for k, i in enumerate(body):
+        if k >= len(body) // 2 and _PROMO_RE.search(plain[i]) and len(plain[i]) <= 200:
+            drop.update(body[k:])
+            break
+    for i in body:  # stray promo lines elsewhere: short ones only, never article prose
+        if _PROMO_RE.search(plain[i]) and len(plain[i].split()) <= 8 and not plain[i].endswith("."):
+            drop.add(i)
+    # "Comments" trailers at the end
+    for i in reversed([i for i in nonblank if i not in drop]):
+        if _COMMENTS_RE.match(plain[i]):
+            drop.add(i)
+        else:
+            break
+    # repeated lines (a headline printed twice, a byline after a page break) keep the first
+    seen: set[str] = set()
+    for i in nonblank:
+        if i in drop:
+            continue
+        key = " ".join(plain[i].lower().split())
+        if key in seen and len(key) > 15:
+            drop.add(i)
+        seen.add(key)
+
+    b = _Builder(original)
+    headings: set[int] = set()
+    kept: list[str] = []
+    prev_end: int | None = None  # original offset of the newline after the last kept line
+    for i, (start, text) in enumerate(lines):
+        if i in drop or not plain[i]:
+            continue
+        frags = _inline_fragments(text, start)
+        if not frags:
+            continue
+        if prev_end is not None:
+            b.add(prev_end, prev_end + 1)  # the paragraph break is the original's own newline
+        if is_heading_line(plain[i]):
+            headings.add(b.size)
+        for s, e in frags:
+            b.add(s, e)
+        kept.append(plain[i])
+        nl = original.find("\n", start + len(text))
+        prev_end = nl if nl != -1 else None
+    return Cleaned(
+        text="".join(b.parts),
+        spans=tuple(b.spans),
+        title=_title(kept),
+        date=date or parse_date(" ".join(kept[:3])[:300]),
+        author=author,
+        headings=frozenset(headings),
+    )
+
+
+def _title(kept: list[str]) -> str | None:
+    """The headline: the first line if it reads as one, else a headline just below a dek."""
+    for k, line in enumerate(kept[:3]):
+        if not line.endswith((".", "!", "?")) and len(line.split()) <= 25 and (
+            k == 0 or len(line.split()) >= 3
+        ):
+            return line
+    if kept and len(kept[0]) <= 120:
+        return kept[0]
+    return None

@@ -1,0 +1,258 @@
+"""Read documents from disk: .txt, .md, .html and .pdf, decoded, with metadata and overrides.
+
+>>> from rag.load import iter_documents     # doctest: +SKIP
+>>> docs, problems = load_folder(Path("corpus"))  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from rag.clean import clean, parse_date
+from rag.errors import InputError, LoadError
+from rag.types import Document
+
+SUPPORTED = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf")
+SIDECAR = ".meta.json"
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A file indexing passed over, and why, in words for the user."""
+
+    source: str
+    reason: str
+
+
+def decode_bytes(data: bytes, name: str) -> str:
+    """Text from bytes: BOMs honoured, UTF-8 first, then Windows-1252; binary refused."""
+    for bom, enc in (
+        (b"\xef\xbb\xbf", "utf-8-sig"),
+        (b"\xff\xfe\x00\x00", "utf-32"),
+        (b"\x00\x00\xfe\xff", "utf-32"),
+        (b"\xff\xfe", "utf-16"),
+        (b"\xfe\xff", "utf-16"),
+    ):
+        if data.startswith(bom):
+            try:
+                return data.decode(enc)
+            except UnicodeDecodeError as e:
+                raise LoadError(f"{name}: starts with a {enc} byte-order mark but is not {enc} ({e.reason})") from None
+    if b"\x00" in data[:8192]:
+        raise LoadError(f"{name}: looks like a binary file (it holds NUL bytes), not text")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    # a legacy single-byte file; cp1252 is a superset of Latin-1's printable range
+    try:
+        text = data.decode("cp1252")
+    except UnicodeDecodeError:
+        text = data.decode("latin-1")
+    controls = sum(1 for ch in text[:8192] if ord(ch) < 32 and ch not in "\n\r\t\f")
+    if controls > max(8, len(text[:8192]) // 100):
+        raise LoadError(f"{name}: looks like a binary file, not text in any encoding tried")
+    return text
+
+
+def _front_matter(text: str) -> tuple[dict[str, str], int]:
+    """YAML front matter (``---`` ... ``---`` at the top): its keys and how many lines it takes."""
+    if not text.startswith("---"):
+        return {}, 0
+    lines = text.split("\n")
+    if lines[0].strip() != "---":
+        return {}, 0
+    for k in range(1, min(len(lines), 60)):
+        if lines[k].strip() in ("---", "..."):
+            import yaml
+
+            try:
+                data = yaml.safe_load("\n".join(lines[1:k])) or {}
+            except yaml.YAMLError:
+                return {}, 0
+            if not isinstance(data, dict):
+                return {}, 0
+            return {str(a): str(b) for a, b in data.items() if b is not None}, k + 1
+    return {}, 0
+
+
+def _html_text(raw: str) -> tuple[str, dict[str, str]]:
+    from bs4 import BeautifulSoup
+
+    soup = BeautifulSoup(raw, "html.parser")
+    meta: dict[str, str] = {}
+    if soup.title and soup.title.string:
+        meta["title"] = soup.title.string.strip()
+    for tag in soup.find_all("meta"):
+        key = (tag.get("property") or tag.get("name") or "").lower()
+        val = tag.get("content")
+        if not val:
+            continue
+        if key in ("og:title",) and "title" not in meta:
+            meta["title"] = str(val)
+        elif key in ("article:published_time", "date", "pubdate", "dc.date"):
+            meta.setdefault("date", str(val)[:10])
+        elif key in ("author", "article:author"):
+            meta.setdefault("author", str(val))
+    # never keep what a browser would run or hide
+    for tag in soup(["script", "style", "noscript", "template", "head", "iframe", "svg"]):
+        tag.decompose()
+    blocks = soup.get_text("\n")
+    return "\n".join(line.strip() for line in blocks.split("\n")), meta
+
+
+def _pdf_text(path: Path, name: str) -> str:
+    from pypdf import PdfReader
+    from pypdf.errors import PdfReadError
+
+    try:
+        reader = PdfReader(str(path))
+        pages = [(p.extract_text() or "") for p in reader.pages]
+    except (PdfReadError, ValueError, KeyError, OSError) as e:
+        raise LoadError(f"{name}: not a readable PDF ({e})") from None
+    text = "\n\n".join(pages)
+    if not text.strip():
+        raise LoadError(
+            f"{name}: the PDF has no text layer (a scan?); run OCR on it first, e.g. ocrmypdf"
+        )
+    return text
+
+
+def read_original(path: Path, name: str, max_bytes: int = 20_000_000) -> tuple[str, dict[str, str]]:
+    """The text every offset points into, and metadata the file format itself carries.
+
+    For .txt and .md that is the decoded file; for .html the page's visible text; for .pdf
+    its text layer. Re-running this on the same file gives the same text, which is how a
+    citation is checked against its source.
+    """
+    suffix = path.suffix.lower()
+    if suffix not in SUPPORTED:
+        raise LoadError(f"{name}: unsupported file type {suffix or '(none)'}; use {', '.join(SUPPORTED)}")
+    try:
+        size = path.stat().st_size
+    except OSError as e:
+        raise LoadError(f"{name}: cannot be read ({e.strerror})") from None
+    if size > max_bytes:
+        raise LoadError(
+            f"{name}: {size / 1e6:.1f} MB is over the limit of {max_bytes / 1e6:.1f} MB "
+            "(RAG_MAX_FILE_BYTES)"
+        )
+    if suffix == ".pdf":
+        return _pdf_text(path, name), {}
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise LoadError(f"{name}: cannot be read ({e.strerror})") from None
+    text = decode_bytes(data, name)
+    if suffix in (".html", ".htm"):
+        return _html_text(text)
+    return text, {}
+
+
+def _sidecar(path: Path) -> dict[str, str]:
+    side = path.with_name(path.name + SIDECAR)
+    if not side.is_file():
+        return {}
+    try:
+        data = json.loads(side.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise LoadError(f"{side.name}: metadata sidecar is not valid JSON ({e})") from None
+    if not isinstance(data, dict):
+        raise LoadError(f"{side.name}: metadata sidecar must be a JSON object")
+    return {str(k): str(v) for k, v in data.items() if v is not None}
+
+
+def load_document(path: Path, source: str, max_bytes: int = 20_000_000) -> Document:
+    """Read, clean and describe one file. Raises ``LoadError`` with the reason."""
+    original, meta = read_original(path, source, max_bytes)
+    front, skip = _front_matter(original) if path.suffix.lower() != ".pdf" else ({}, 0)
+    cleaned = clean(original, skip_lines=skip)
+    if not cleaned.text.strip():
+        raise LoadError(f"{source}: no text left to index (the file is empty or all markup)")
+    override = {**meta, **front, **_sidecar(path)}
+    date = override.get("date")
+    date = (parse_date(date) or (date if _iso(date) else None)) if date else cleaned.date
+    title = override.get("title") or cleaned.title or _first_sentence(cleaned.text) or path.stem
+    return Document(
+        source=source,
+        original=original,
+        text=cleaned.text,
+        spans=cleaned.spans,
+        title=title,
+        date=date,
+        author=override.get("author") or cleaned.author,
+        content_hash=hashlib.sha256(original.encode("utf-8", "surrogatepass")).hexdigest()
+        + _meta_hash(override),
+    )
+
+
+def _meta_hash(meta: dict[str, str]) -> str:
+    # an edited sidecar changes the record even when the text does not
+    return "" if not meta else "+" + hashlib.sha256(json.dumps(meta, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def _iso(value: str) -> bool:
+    import re
+
+    return bool(re.fullmatch(r"\d{4}-\d{2}-\d{2}", value.strip()))
+
+
+def _first_sentence(text: str) -> str | None:
+    first = text.split("\n", 1)[0]
+    end = first.find(". ")
+    cand = first if end == -1 else first[: end + 1]
+    return cand if 0 < len(cand) <= 140 else None
+
+
+def iter_files(root: Path) -> Iterator[tuple[Path, str]]:
+    """Supported files under ``root`` (or ``root`` itself), with their corpus-relative names.
+
+    Links that lead outside the root are not followed: a corpus cannot pull in other files.
+    """
+    root = root.expanduser()
+    if root.is_file():
+        yield root, root.name
+        return
+    if not root.is_dir():
+        raise InputError(f"no such folder or file: {root}")
+    real_root = root.resolve()
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for fn in sorted(filenames):
+            if fn.startswith(".") or fn.endswith(SIDECAR):
+                continue
+            p = Path(dirpath) / fn
+            if p.suffix.lower() not in SUPPORTED:
+                continue
+            rel = p.relative_to(root).as_posix()
+            yield p, rel
+
+
+def is_inside(path: Path, root: Path) -> bool:
+    """True when ``path`` resolves (links followed) to a place under ``root``."""
+    try:
+        path.resolve().relative_to(root.resolve())
+    except (ValueError, OSError):
+        return False
+    return True
+
+
+def load_folder(root: Path, max_bytes: int = 20_000_000) -> tuple[list[Document], list[Skipped]]:
+    """Every readable document under ``root``; unreadable ones are listed with the reason."""
+    docs: list[Document] = []
+    skipped: list[Skipped] = []
+    base = root if root.is_dir() else root.parent
+    for path, rel in iter_files(root):
+        if path.is_symlink() and not is_inside(path, base):
+            skipped.append(Skipped(rel, "a link that points outside the corpus folder"))
+            continue
+        try:
+            docs.append(load_document(path, rel, max_bytes))
+        except LoadError as e:
+            skipped.append(Skipped(rel, str(e).removeprefix(f"{rel}: ")))
+    return docs, skipped

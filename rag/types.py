@@ -1,0 +1,129 @@
+"""Frozen records passed between the stages, with content-hash ids and provenance."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+def content_id(*parts: object) -> str:
+    """A stable id from content, so re-indexing the same text overwrites the same record."""
+    h = hashlib.sha256()
+    for part in parts:
+        h.update(str(part).encode("utf-8"))
+        h.update(b"\x1f")  # separator, so ("ab", "c") and ("a", "bc") differ
+    return h.hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class Span:
+    """A run of cleaned text that comes from one contiguous run of the original file."""
+
+    clean_start: int
+    orig_start: int
+    length: int
+
+
+@dataclass(frozen=True)
+class Document:
+    """One source file after loading and cleaning.
+
+    ``original`` is the file's text as the loader reads it (the decoded file for .txt, .md
+    and .html; the text layer for .pdf): every offset anywhere points into it. ``text`` is
+    what remains after cleaning, and ``spans`` map each cleaned character back to it.
+    """
+
+    source: str  # path relative to the corpus root, with forward slashes
+    original: str
+    text: str
+    spans: tuple[Span, ...]
+    title: str
+    date: str | None = None  # YYYY-MM-DD
+    author: str | None = None
+    content_hash: str = ""
+
+    @property
+    def doc_id(self) -> str:
+        return content_id("doc", self.source)
+
+    def to_original(self, clean_start: int, clean_end: int) -> tuple[int, int]:
+        """Map a half-open range of cleaned text to the range of the original it came from."""
+        from rag.clean import map_range
+
+        return map_range(self.spans, clean_start, clean_end)
+
+
+@dataclass(frozen=True)
+class Sentence:
+    """A sentence of a document, verbatim from the cleaned text, with original offsets."""
+
+    source: str
+    text: str
+    clean_start: int
+    clean_end: int
+    start: int  # into the original file
+    end: int
+    index: int  # position of the sentence within its document
+    is_heading: bool = False
+
+    @property
+    def id(self) -> str:
+        return content_id("sent", self.source, self.start, self.end, self.text)
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A passage sized for the embedding model, the unit of retrieval."""
+
+    source: str
+    text: str
+    clean_start: int
+    clean_end: int
+    start: int
+    end: int
+    index: int
+    title: str = ""
+    date: str | None = None
+
+    @property
+    def id(self) -> str:
+        return content_id("chunk", self.source, self.start, self.end, self.text)
+
+
+@dataclass(frozen=True)
+class Citation:
+    """One cited sentence: where it is (file and offsets), what it says, and its passage."""
+
+    n: int
+    source: str
+    title: str
+    date: str | None
+    start: int
+    end: int
+    quote: str
+    passage: str
+    score: float
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["score"] = round(float(self.score), 4)
+        return d
+
+
+@dataclass(frozen=True)
+class Answer:
+    """The answer to one question: verbatim sentences with markers, or an abstention."""
+
+    question: str
+    answer: str
+    abstained: bool
+    citations: tuple[Citation, ...] = field(default_factory=tuple)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "question": self.question,
+            "answer": self.answer,
+            "abstained": self.abstained,
+            "citations": [c.to_dict() for c in self.citations],
+        }
