@@ -18,7 +18,7 @@ from index.store import ChromaStore, DocRecord
 from rag.chunk import chunk_document
 from rag.embed import Embedder, MiniLMEmbedder, model_dir
 from rag.errors import InputError
-from rag.lexical import LexicalIndex
+from rag.lexical import LexicalIndex, date_words
 from rag.load import Skipped, iter_files, load_document
 from rag.segment import split_sentences
 from rag.settings import Settings
@@ -76,7 +76,8 @@ def lexical_for(settings: Settings, store: ChromaStore, docs: Sequence[DocRecord
         except (OSError, ValueError, KeyError):
             shutil.rmtree(folder, ignore_errors=True)
     ids, texts = store.all_chunk_texts()
-    lex = LexicalIndex.build(ids, texts)
+    meta = [f"{d.title} {d.author or ''} {date_words(d.date)}" for d in docs]
+    lex = LexicalIndex.build(ids, texts, meta)
     tmp = root / f".tmp-{fp}-{time.time_ns()}"
     try:
         lex.save(tmp)

@@ -21,10 +21,8 @@ from rag.answer import (
     AnswerPolicy,
     Candidate,
     build_answer,
-    choose,
+    decide,
     fuse,
-    score_candidates,
-    should_abstain,
 )
 from rag.embed import Embedder, MiniLMEmbedder
 from rag.errors import InputError
@@ -176,13 +174,14 @@ class Index:
         t0 = time.perf_counter()
         q = clean_question(question, self.settings.max_question_chars)
         qvec = self.embedder.embed([q])[0]
-        passages = self.retrieve(q, k, mode, filters, qvec=qvec)
+        # sentences are drawn from a wider pool than the passages shown: the sentence scorer,
+        # not the passage ranking, decides what answers
+        k = k or self.settings.top_k
+        passages = self.retrieve(q, k * self.policy.pool_factor, mode, filters, qvec=qvec)
         t = time.perf_counter()
         cands = self._candidates(passages)
-        ranked = score_candidates(q, qvec, cands, self.lexical.idf, self.policy)
-        reason = should_abstain(q, ranked, self.lexical.knows, self.policy)
-        chosen = choose(ranked, self.policy) if reason is None else []
-        answer = build_answer(q, chosen, self._previous, reason, closest=ranked)
+        d = decide(q, qvec, cands, self.lexical.idf, self.lexical.knows, self.policy)
+        answer = build_answer(q, d.chosen, self._previous, d.reason, closest=d.ranked)
         self.last_timings.sentences = time.perf_counter() - t
         self.last_timings.total = time.perf_counter() - t0
         return answer

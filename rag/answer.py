@@ -53,12 +53,15 @@ class AnswerPolicy:
     w_coverage: float = 0.45
     w_type: float = 0.12
     w_passage: float = 0.05
+    w_date: float = 0.06  # the question's month or year matches the document's date
     keep_ratio: float = 0.93  # a further sentence joins the answer above this share of the best
     max_sentences: int = 3
+    pool_factor: int = 2  # passages searched for sentences, as a multiple of top_k
     min_cosine: float = 0.30  # below both of these, nothing retrieved is about the question
     min_coverage: float = 0.34
     min_score: float = 0.40
-    unknown_share: float = 0.5  # this share of question words unseen in the corpus: abstain
+    typed_ratio: float = 0.8  # the best sentence of the asked kind vs the best of any kind
+    unknown_share: float = 0.75  # this share of question words unseen in the corpus: abstain
 
 
 # -- what a question asks for ---------------------------------------------------------------
@@ -87,9 +90,24 @@ _DATE_RE = re.compile(
     r"\b(?:1[0-9]{3}|20[0-9]{2})\b|\b(?:January|February|March|April|May|June|July|August|"
     r"September|October|November|December|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)\b|"
     r"\b(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday|today|yesterday|tomorrow|"
-    r"century|decade|ago|since|until|during|after|before)\b",
+    r"century|decade|ago)\b",
     re.I,
 )
+_MONTH_NAMES = (
+    "january february march april may june july august september october november december "
+    "jan feb mar apr jun jul aug sep sept oct nov dec"
+).split()
+_TEMPORAL = frozenset(
+    _MONTH_NAMES + "monday tuesday wednesday thursday friday saturday sunday".split()
+)
+_YEAR_RE = re.compile(r"^(?:1[5-9]|20)\d\d$")
+
+
+def is_temporal(tok: str) -> bool:
+    """Month and day names and years: they anchor a question in time, not in a sentence."""
+    return tok in _TEMPORAL or bool(_YEAR_RE.match(tok))
+
+
 _CAP_RE = re.compile(r"\b[A-Z][\w'’.-]*[A-Za-z]\b|\b[A-Z]\b")
 
 
@@ -118,14 +136,52 @@ def _proper_nouns(text: str, skip_first: bool = True) -> set[str]:
     return out
 
 
+_HOW_MANY = re.compile(r"\bhow many\s+([\w'’ -]+)", re.I)
+_NUM_TOKEN = re.compile(rf"^(?:[\d.,%$€£-]*\d[\d.,%-]*|{_NUMBER_WORDS})$", re.I)
+
+
+_YEAR_IN_TEXT = re.compile(r"\b(?:in|since|by|until|of|from|early|late|mid-?)\s+(?:1[89]|20)\d\d\b", re.I)
+
+
+def _is_number(word: str) -> bool:
+    w = word.strip(".,")
+    return bool(_NUM_TOKEN.match(w)) or any(_NUM_TOKEN.match(p) for p in w.split("-") if p)
+
+
+def _counts_asked_thing(sentence: str, question: str, qtok: set[str]) -> bool:
+    """A number in the sentence; for "how many X", one that counts X (X's words close by)."""
+    from rag.clean import DATE_RE
+
+    # a date's digits do not count anything
+    sentence = _YEAR_IN_TEXT.sub(" ", DATE_RE.sub(" ", sentence))
+    words = re.findall(r"[\w$€£%.,'’-]+", sentence)
+    nums = [i for i, w in enumerate(words) if _is_number(w) and
+            (any(ch.isdigit() for ch in w) or normalize_token(w.strip(".,")) not in qtok)]
+    if not nums:
+        return False
+    m = _HOW_MANY.search(question)
+    if not m:
+        return True
+    phrase: list[str] = []
+    for w in m.group(1).split():
+        t = w.lower().strip("'’")
+        if t in STOPWORDS or len(phrase) == 3:
+            break
+        phrase.extend(tokens(w))
+    if not phrase:
+        return True
+    need = min(2, len(phrase))
+    near = [{normalize_token(w.strip(".,'’")) for w in words[max(0, i - 5) : i + 6]} for i in nums]
+    return any(sum(t in n for t in phrase) >= need for n in near)
+
+
 def has_type(kind: str | None, sentence: str, question: str) -> bool:
     """Whether ``sentence`` holds something of the asked-for kind that the question lacks."""
     if kind is None:
         return True
     qtok = set(tokens(question))
     if kind == "number":
-        return any(normalize_token(m.group(0)) not in qtok or m.group(0).isdigit()
-                   for m in _NUMBER_RE.finditer(sentence))
+        return _counts_asked_thing(sentence, question, qtok)
     if kind == "date":
         return any(m.group(0).lower() not in question.lower() for m in _DATE_RE.finditer(sentence))
     names = _proper_nouns(sentence, skip_first=False) - _proper_nouns(question, skip_first=False) - qtok
@@ -136,13 +192,37 @@ def has_type(kind: str | None, sentence: str, question: str) -> bool:
 def unknown_terms(question: str, knows: Callable[[str], bool]) -> tuple[list[str], float]:
     """Names in the question the corpus never mentions, and the share of all its words unseen."""
     q = tokens(question)
-    names = [n for n in _proper_nouns(question) if not knows(n)]
+    names = []
+    for m in _CAP_RE.finditer(question):
+        if m.start() == len(question) - len(question.lstrip(" \"'“‘(")):
+            continue  # the first word is capitalised anyway
+        toks = [t for t in tokens(m.group(0)) if not is_temporal(t)]
+        if toks and not all(knows(t) for t in toks):
+            names.append(m.group(0).strip(".'’"))
     unseen = [t for t in q if not knows(t)]
     share = len(unseen) / len(q) if q else 1.0
     return names, share
 
 
 # -- scoring and choosing --------------------------------------------------------------------
+_SUBORDINATE = re.compile(
+    r"\b(?:when|after|before|while|whereas|because|since|until|if|once|following)\b", re.I
+)
+
+
+def focus_weights(question: str) -> dict[str, float]:
+    """Words of a trailing subordinate clause ("... when he dismissed the truce") set the
+    scene; the answer sentence is found by the main clause, so they weigh half."""
+    m = None
+    for m in _SUBORDINATE.finditer(question):
+        if len(question[: m.start()].split()) >= 3:
+            break
+    else:
+        return {}
+    main = set(tokens(question[: m.start()]))
+    return {t: 0.5 for t in tokens(question[m.start() :]) if t not in main}
+
+
 def score_candidates(
     question: str,
     qvec: np.ndarray,
@@ -151,15 +231,22 @@ def score_candidates(
     policy: AnswerPolicy = AnswerPolicy(),
 ) -> list[Scored]:
     """Each non-heading candidate scored by meaning, weighted word coverage, answer type."""
-    qtoks = set(tokens(question))
-    qweight = sum(idf(t) for t in qtoks) or 1.0
+    all_q = set(tokens(question))
+    qtoks = {t for t in all_q if not is_temporal(t)}
+    when = {t for t in all_q if is_temporal(t)}
+    focus = focus_weights(question)
+
+    def w(t: str) -> float:
+        return idf(t) * focus.get(t, 1.0)
+
+    qweight = sum(w(t) for t in qtoks) or 1.0
     kind = expected_type(question)
     out = []
     for c in cands:
         if c.heading:
             continue
         stoks = set(tokens(c.text))
-        coverage = sum(idf(t) for t in qtoks & stoks) / qweight
+        coverage = sum(w(t) for t in qtoks & stoks) / qweight
         cosine = float(np.dot(qvec, c.vector))
         typed = has_type(kind, c.text, question)
         score = (
@@ -167,10 +254,19 @@ def score_candidates(
             + policy.w_coverage * coverage
             + (policy.w_type if (typed and kind) else 0.0)
             + policy.w_passage * c.passage_score
+            + (policy.w_date if when and _dated_like(c, when) else 0.0)
         )
         out.append(Scored(c, score, cosine, coverage, typed))
     out.sort(key=lambda s: (-s.score, s.cand.source, s.cand.index))
     return out
+
+
+def _dated_like(c: Candidate, when: set[str]) -> bool:
+    """Whether the candidate's document date or its own words match the question's time words."""
+    from rag.lexical import date_words
+
+    have = set(tokens(f"{date_words(c.date)} {c.text}"))
+    return bool(when & have)
 
 
 _NEEDS_PREV = re.compile(
@@ -200,14 +296,18 @@ def should_abstain(question: str, ranked: Sequence[Scored], knows: Callable[[str
         return f"the documents never mention {', '.join(sorted(names))}"
     if share >= policy.unknown_share:
         return "most of the question's words never occur in the documents"
+    kind = expected_type(question)
+    if kind:
+        typed = [s for s in ranked if s.typed]
+        if not typed or typed[0].score < policy.typed_ratio * max(s.score for s in ranked):
+            # the sentences about the question do not give what it asks for
+            return f"no matching sentence gives a {kind}"
+        ranked = typed
     best = ranked[0]
     if best.cosine < policy.min_cosine and best.coverage < policy.min_coverage:
         return "no passage is about the question"
     if best.score < policy.min_score:
         return "the closest sentences match the question only loosely"
-    kind = expected_type(question)
-    if kind and not any(s.typed for s in ranked[:3]):
-        return f"no matching sentence gives a {kind}"
     return None
 
 
@@ -222,8 +322,36 @@ def choose(ranked: Sequence[Scored], policy: AnswerPolicy = AnswerPolicy()) -> l
             break
         if any(s.cand.text == c.cand.text for c in chosen):
             continue
+        if best.typed and not s.typed:
+            break
         chosen.append(s)
     return chosen
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What the answerer made of the candidates: their ranking, the pick, or why it abstains."""
+
+    ranked: list[Scored]
+    chosen: list[Scored]
+    reason: str | None
+
+
+def decide(
+    question: str,
+    qvec: np.ndarray,
+    cands: Sequence[Candidate],
+    idf: Callable[[str], float],
+    knows: Callable[[str], bool],
+    policy: AnswerPolicy = AnswerPolicy(),
+) -> Decision:
+    """Score, then answer from the sentences that give what the question asks for, or abstain."""
+    ranked = score_candidates(question, qvec, cands, idf, policy)
+    if expected_type(question):
+        # a "how many" question is answered by a sentence with a number in it, and so on
+        ranked = [s for s in ranked if s.typed] + [s for s in ranked if not s.typed]
+    reason = should_abstain(question, ranked, knows, policy)
+    return Decision(ranked, choose(ranked, policy) if reason is None else [], reason)
 
 
 def build_answer(

@@ -34,6 +34,16 @@ def normalize_token(tok: str) -> str:
     return t
 
 
+def date_words(iso: str | None) -> str:
+    """A YYYY-MM-DD date as the words a question would use: "March 2025"."""
+    if not iso:
+        return ""
+    import calendar
+
+    y, m = iso[:4], int(iso[5:7]) if len(iso) >= 7 else 0
+    return f"{calendar.month_name[m]} {y}" if 1 <= m <= 12 else y
+
+
 def tokens(text: str) -> list[str]:
     """Content tokens of ``text``: stop words dropped, suffixes folded."""
     return [normalize_token(t) for t in _TOKEN_RE.findall(text) if t.lower() not in STOPWORDS]
@@ -42,14 +52,19 @@ def tokens(text: str) -> list[str]:
 class LexicalIndex:
     """BM25 over chunk texts plus document frequencies, saved to and loaded from a folder."""
 
-    def __init__(self, ids: list[str], bm25: Any, df: dict[str, int], n_docs: int) -> None:
+    def __init__(
+        self, ids: list[str], bm25: Any, df: dict[str, int], n_docs: int, extra: set[str] | None = None
+    ) -> None:
         self.ids = ids
         self.bm25 = bm25
         self.df = df
         self.n_docs = n_docs
+        self.extra = extra or set()  # words of titles, authors and dates: known, but not text
 
     @classmethod
-    def build(cls, ids: Sequence[str], texts: Sequence[str]) -> LexicalIndex:
+    def build(
+        cls, ids: Sequence[str], texts: Sequence[str], metadata: Sequence[str] = ()
+    ) -> LexicalIndex:
         import bm25s
 
         toks = [tokens(t) or ["\x00empty"] for t in texts]
@@ -59,14 +74,17 @@ class LexicalIndex:
         df: Counter[str] = Counter()
         for t in toks:
             df.update(set(t))
-        return cls(list(ids), bm25 if toks else None, dict(df), len(toks))
+        extra = {t for m in metadata for t in tokens(m)}
+        return cls(list(ids), bm25 if toks else None, dict(df), len(toks), extra)
 
     def save(self, folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         if self.bm25 is not None:
             self.bm25.save(str(folder / "bm25"), show_progress=False)
         (folder / "lexicon.json").write_text(
-            json.dumps({"ids": self.ids, "df": self.df, "n_docs": self.n_docs}), encoding="utf-8"
+            json.dumps(
+                {"ids": self.ids, "df": self.df, "n_docs": self.n_docs, "extra": sorted(self.extra)}
+            ), encoding="utf-8"
         )
 
     @classmethod
@@ -77,14 +95,14 @@ class LexicalIndex:
         bm25 = None
         if (folder / "bm25").is_dir():
             bm25 = bm25s.BM25.load(str(folder / "bm25"), show_progress=False, verbosity=0)
-        return cls(meta["ids"], bm25, meta["df"], meta["n_docs"])
+        return cls(meta["ids"], bm25, meta["df"], meta["n_docs"], set(meta.get("extra", [])))
 
     def idf(self, tok: str) -> float:
         """Smoothed inverse document frequency; unseen tokens get the highest value."""
         return math.log(1 + (self.n_docs + 1) / (self.df.get(tok, 0) + 0.5))
 
     def knows(self, tok: str) -> bool:
-        return tok in self.df
+        return tok in self.df or tok in self.extra
 
     def search(self, query: str, k: int, allowed: set[str] | None = None) -> list[tuple[str, float]]:
         """Top ``k`` chunk ids by BM25, best first, optionally only among ``allowed`` ids."""

@@ -1,0 +1,60 @@
+"""Shared fixtures: the real model loaded once, and a real index of the bundled corpus."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+
+ROOT = Path(__file__).resolve().parent.parent
+CORPUS = ROOT / "corpus"
+QA_FILE = ROOT / "eval" / "qa.jsonl"
+
+
+@pytest.fixture(scope="session")
+def embedder():
+    """The real all-MiniLM-L6-v2, loaded once for the whole run."""
+    from rag.embed import MiniLMEmbedder
+
+    e = MiniLMEmbedder()
+    e.embed(["warm up"])
+    return e
+
+
+@pytest.fixture(scope="session")
+def corpus_copy(tmp_path_factory) -> Path:
+    """A private copy of the bundled corpus (tests may not touch the real one)."""
+    dst = tmp_path_factory.mktemp("corpus") / "corpus"
+    shutil.copytree(CORPUS, dst)
+    return dst
+
+
+@pytest.fixture(scope="session")
+def settings(tmp_path_factory, corpus_copy):
+    from rag.settings import Settings
+
+    return Settings.from_env({}, index_dir=tmp_path_factory.mktemp("index"), corpus_dir=corpus_copy)
+
+
+@pytest.fixture(scope="session")
+def built(settings, embedder):
+    """The bundled corpus indexed once, into a real Chroma in a temp folder."""
+    from index.build import build_index
+
+    report = build_index(settings, embedder=embedder)
+    assert not report.skipped
+    return settings
+
+
+@pytest.fixture(scope="session")
+def index(built, embedder):
+    from index import open_index
+
+    return open_index(built, embedder=embedder)
