@@ -189,7 +189,8 @@ class Index:
     def _candidates(self, passages: list[tuple[StoredChunk, float]]) -> list[Candidate]:
         order: list[str] = []
         owner: dict[str, tuple[StoredChunk, float]] = {}
-        for chunk, score in passages:
+        for rank, (chunk, _) in enumerate(passages):
+            score = 1.0 - rank / len(passages)  # fused scores bunch near 1; ranks spread out
             for sid in chunk.sentence_ids:
                 if sid not in owner:
                     owner[sid] = (chunk, score)

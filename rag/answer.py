@@ -50,9 +50,9 @@ class AnswerPolicy:
     """The answerer's knobs, in one place. Calibrated on XQuAD and the dev set, see README."""
 
     w_cosine: float = 0.55
-    w_coverage: float = 0.45
+    w_coverage: float = 0.6
     w_type: float = 0.12
-    w_passage: float = 0.05
+    w_passage: float = 0.15
     w_date: float = 0.06  # the question's month or year matches the document's date
     keep_ratio: float = 0.93  # a further sentence joins the answer above this share of the best
     max_sentences: int = 3
@@ -60,7 +60,7 @@ class AnswerPolicy:
     min_cosine: float = 0.30  # below both of these, nothing retrieved is about the question
     min_coverage: float = 0.34
     min_score: float = 0.40
-    typed_ratio: float = 0.8  # the best sentence of the asked kind vs the best of any kind
+    typed_ratio: float = 0.9  # the best sentence of the asked kind vs the best of any kind
     unknown_share: float = 0.75  # this share of question words unseen in the corpus: abstain
 
 
