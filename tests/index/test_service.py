@@ -1,0 +1,108 @@
+"""The whole path on the bundled corpus: real model, real Chroma in a temp folder."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from rag.errors import IndexMissingError, InputError
+from rag.load import read_original
+from tests.conftest import QA_FILE
+
+
+def _words(s: str) -> list[str]:
+    return re.findall(r"\w+", s.lower())
+
+
+def _check_grounded(settings, answer) -> None:
+    for c in answer.citations:
+        original, _ = read_original(settings.corpus_dir / c.source, c.source)
+        cited = original[c.start : c.end]
+        # the same words in the same order, once removed markup is ignored
+        assert _words(c.quote) == [w for w in _words(cited) if w in set(_words(c.quote))], (c, cited)
+        assert cited.startswith(c.quote[:1]) and cited.endswith(c.quote[-1:])
+
+
+def test_every_citation_points_at_its_quote(index, built):
+    qa = [json.loads(line) for line in QA_FILE.read_text(encoding="utf-8").splitlines() if line.strip()]
+    n = 0
+    for q in qa[:60]:
+        a = index.ask(q["question"])
+        _check_grounded(built, a)
+        n += len(a.citations)
+    assert n > 40
+
+
+def test_answer_is_made_only_of_source_sentences(index):
+    a = index.ask("What share of the Kursk territory did Russia say it had recaptured?")
+    assert not a.abstained
+    rebuilt = " ".join(f"{c.quote} [{c.n}]" for c in a.citations)
+    assert a.answer == rebuilt
+    assert "86%" in a.answer
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "What did Emmanuel Macron propose about peacekeepers?",
+        "What is the chemical formula of table salt?",
+        "Who won the 1998 Tour de France?",
+    ],
+)
+def test_abstains_when_documents_do_not_answer(index, question):
+    a = index.ask(question)
+    assert a.abstained
+    assert a.citations, "closest passages are still listed"
+
+
+def test_json_shape(index):
+    d = index.ask("Who dismissed Putin's conditions as unacceptable?").to_dict()
+    assert set(d) == {"question", "answer", "abstained", "citations"}
+    c = d["citations"][0]
+    assert set(c) == {"n", "source", "title", "date", "start", "end", "quote", "passage", "score"}
+    assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", c["date"] or "2000-01-01")
+    assert c["quote"] in c["passage"] or c["passage"]
+
+
+def test_indexing_twice_changes_nothing(built, embedder):
+    from index.build import build_index, open_store
+
+    store = open_store(built)
+    before = (store.count(), len(store.documents()))
+    report = build_index(built, embedder=embedder)
+    assert report.added == [] and report.updated == [] and len(report.unchanged) == 5
+    assert (store.count(), len(store.documents())) == before
+
+
+@pytest.mark.parametrize("question", ["", "   \n\t ", "x" * 100_000, "?!?...", "\x00\x01\x02"])
+def test_bad_questions_get_clear_errors(index, question):
+    with pytest.raises(InputError) as e:
+        index.ask(question)
+    assert str(e.value) and "Traceback" not in str(e.value)
+
+
+def test_asking_before_indexing_says_what_to_run(tmp_path, embedder):
+    from index import open_index
+    from rag.settings import Settings
+
+    with pytest.raises(IndexMissingError, match="rag index"):
+        open_index(Settings.from_env({}, index_dir=tmp_path / "none"), embedder=embedder)
+
+
+def test_unreadable_files_are_skipped_and_named(tmp_path, embedder):
+    from index.build import build_index
+    from rag.settings import Settings
+
+    corpus = tmp_path / "c"
+    corpus.mkdir()
+    (corpus / "good.txt").write_text("The committee met on Monday. It approved the budget of 40 million.", encoding="utf-8")
+    (corpus / "binary.txt").write_bytes(b"\x00\x01\x02\xff" * 100)
+    (corpus / "empty.md").write_text("", encoding="utf-8")
+    (corpus / "latin1.txt").write_bytes("Café owners in Zürich met.".encode("latin-1"))
+    s = Settings.from_env({}, index_dir=tmp_path / "i", corpus_dir=corpus)
+    report = build_index(s, embedder=embedder)
+    assert sorted(report.added) == ["good.txt", "latin1.txt"]
+    reasons = {k.source: k.reason for k in report.skipped}
+    assert "binary" in reasons["binary.txt"] and "no text" in reasons["empty.md"]

@@ -1,0 +1,83 @@
+"""Pure logic of the answerer, with tiny hand-made vectors (no model needed)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rag.answer import (
+    Candidate,
+    build_answer,
+    decide,
+    expected_type,
+    fuse,
+    has_type,
+    needs_previous,
+    unknown_terms,
+)
+
+
+def _cand(i: int, text: str, vec: list[float], source: str = "a.txt") -> Candidate:
+    v = np.asarray(vec, dtype=np.float32)
+    return Candidate(
+        id=f"s{i}", source=source, title="T", date="2025-03-13", text=text, start=i * 100,
+        end=i * 100 + len(text), index=i, vector=v / np.linalg.norm(v), passage=text, passage_score=1.0,
+    )
+
+
+def test_expected_types():
+    assert expected_type("How many soldiers were interviewed?") == "number"
+    assert expected_type("When did the war start?") == "date"
+    assert expected_type("In which city did he speak?") == "place"
+    assert expected_type("Who rejected the plan?") == "person"
+    assert expected_type("What did the plan include?") is None
+
+
+def test_how_many_needs_the_counted_thing():
+    q = "How many Russian soldiers were killed?"
+    assert not has_type("number", "The army captured 400 Ukrainian soldiers.", q)
+    assert has_type("number", "Officials said 400 Russian soldiers were killed.", q)
+    assert not has_type("number", "It was reported on March 3, 2025.", "How many votes were cast?")
+
+
+def test_unknown_names_signal():
+    vocab = {"putin", "ceasefire", "russia"}
+    names, share = unknown_terms("What did Emmanuel Macron say about the ceasefire?", vocab.__contains__)
+    assert "Macron" in " ".join(names)
+    names, _ = unknown_terms("What did Putin say about the ceasefire?", vocab.__contains__)
+    assert names == []
+
+
+def test_decide_picks_covering_sentence_and_abstains_when_unrelated():
+    cands = [
+        _cand(0, "The weather was mild in spring.", [0, 1, 0]),
+        _cand(1, "Ushakov rejected the truce proposal firmly.", [1, 0.2, 0]),
+    ]
+    vocab = {"ushakov", "reject", "truce", "proposal", "firmly", "weather", "mild", "spring"}
+    q = "Who rejected the truce proposal?"
+    d = decide(q, np.asarray([1, 0.1, 0], dtype=np.float32), cands, lambda t: 1.0, vocab.__contains__)
+    assert d.reason is None and d.chosen[0].cand.id == "s1"
+    q2 = "What is the recipe for lasagna?"
+    d2 = decide(q2, np.asarray([0, 0, 1], dtype=np.float32), cands, lambda t: 1.0, vocab.__contains__)
+    assert d2.reason is not None
+
+
+def test_answer_text_is_quotes_with_markers_and_neighbour_for_he_said():
+    prev = _cand(0, "Rubio spoke to reporters on Wednesday.", [1, 0, 0])
+    quote = _cand(1, '"There is no military solution," he said.', [1, 0, 0])
+    d = decide("What did Rubio say about a military solution?", np.asarray([1, 0, 0], dtype=np.float32),
+               [quote], lambda t: 1.0, lambda t: True)
+    a = build_answer("q", d.chosen, lambda c: prev if c.index == 1 else None, None)
+    assert a.answer == f"{prev.text} [1] {quote.text} [2]"
+    assert [c.quote for c in a.citations] == [prev.text, quote.text]
+    assert needs_previous(quote.text) and not needs_previous(prev.text)
+
+
+def test_abstention_lists_closest_passages():
+    c = _cand(0, "Something loosely related.", [1, 0, 0])
+    d = decide("Where is Atlantis?", np.asarray([0, 1, 0], dtype=np.float32), [c], lambda t: 1.0, lambda t: False)
+    a = build_answer("Where is Atlantis?", d.chosen, lambda _: None, d.reason, closest=d.ranked)
+    assert a.abstained and a.citations and "do not answer" in a.answer
+
+
+def test_rrf():
+    assert fuse([["a", "b"], ["b", "c"]])[0][0] == "b"
