@@ -58,10 +58,11 @@ class Filters:
 class Timings:
     """Seconds spent in each stage of the last question (for the benchmark)."""
 
-    embed: float = 0.0
-    dense: float = 0.0
-    lexical: float = 0.0
-    sentences: float = 0.0
+    embed: float = 0.0  # the question's vector
+    dense: float = 0.0  # nearest chunks in Chroma
+    lexical: float = 0.0  # BM25
+    fetch: float = 0.0  # reading passages and sentence vectors from the store
+    sentences: float = 0.0  # scoring sentences and assembling the answer
     total: float = 0.0
 
 
@@ -138,8 +139,9 @@ class Index:
         dense: list[tuple[StoredChunk, float]] = []
         if mode in ("hybrid", "dense"):
             if qvec is None:
+                self.last_timings = Timings()
                 qvec = self.embedder.embed([question])[0]
-            self.last_timings.embed = time.perf_counter() - t
+                self.last_timings.embed = time.perf_counter() - t
             t = time.perf_counter()
             dense = self.store.query(qvec, pool, where)
             self.last_timings.dense = time.perf_counter() - t
@@ -152,8 +154,10 @@ class Index:
         fused = fuse([[c.id for c, _ in dense], [i for i, _ in lex]])
         by_id = {c.id: c for c, _ in dense}
         missing = [i for i, _ in fused[: k * 2] if i not in by_id]
+        t = time.perf_counter()
         for c in self.store.get_chunks(missing):
             by_id[c.id] = c
+        self.last_timings.fetch = time.perf_counter() - t
         out: list[tuple[StoredChunk, float]] = []
         top = fused[0][1] if fused else 1.0
         for cid, s in fused:
@@ -173,14 +177,20 @@ class Index:
         """Answer ``question`` with verbatim, cited sentences, or abstain with the closest passages."""
         t0 = time.perf_counter()
         q = clean_question(question, self.settings.max_question_chars)
+        self.last_timings = Timings()
         qvec = self.embedder.embed([q])[0]
+        self.last_timings.embed = time.perf_counter() - t0
         # sentences are drawn from a wider pool than the passages shown: the sentence scorer,
         # not the passage ranking, decides what answers
         k = k or self.settings.top_k
         passages = self.retrieve(q, k * self.policy.pool_factor, mode, filters, qvec=qvec)
         t = time.perf_counter()
         cands = self._candidates(passages)
-        d = decide(q, qvec, cands, self.lexical.idf, self.lexical.knows, self.policy)
+        self.last_timings.fetch += time.perf_counter() - t
+        t = time.perf_counter()
+        lex = self.lexical
+        # names may be misspelt in a question ("Ghandi"); other words must match exactly
+        d = decide(q, qvec, cands, lex.idf, lex.knows, self.policy, knows_name=lex.knows_roughly)
         answer = build_answer(q, d.chosen, self._previous, d.reason, closest=d.ranked)
         self.last_timings.sentences = time.perf_counter() - t
         self.last_timings.total = time.perf_counter() - t0

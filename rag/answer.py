@@ -54,12 +54,12 @@ class AnswerPolicy:
     w_type: float = 0.12
     w_passage: float = 0.15
     w_date: float = 0.06  # the question's month or year matches the document's date
-    keep_ratio: float = 0.93  # a further sentence joins the answer above this share of the best
+    keep_ratio: float = 0.85  # a further sentence joins the answer above this share of the best
     max_sentences: int = 3
     pool_factor: int = 2  # passages searched for sentences, as a multiple of top_k
-    min_cosine: float = 0.30  # below both of these, nothing retrieved is about the question
+    min_cosine: float = 0.42  # below both of these, nothing retrieved is about the question
     min_coverage: float = 0.34
-    min_score: float = 0.40
+    min_score: float = 0.45
     typed_ratio: float = 0.9  # the best sentence of the asked kind vs the best of any kind
     unknown_share: float = 0.75  # this share of question words unseen in the corpus: abstain
 
@@ -189,16 +189,21 @@ def has_type(kind: str | None, sentence: str, question: str) -> bool:
 
 
 # -- abstention signals ---------------------------------------------------------------------
-def unknown_terms(question: str, knows: Callable[[str], bool]) -> tuple[list[str], float]:
+def unknown_terms(
+    question: str, knows: Callable[[str], bool], knows_name: Callable[[str], bool] | None = None
+) -> tuple[list[str], float]:
     """Names in the question the corpus never mentions, and the share of all its words unseen."""
     q = tokens(question)
     names = []
     for m in _CAP_RE.finditer(question):
         if m.start() == len(question) - len(question.lstrip(" \"'“‘(")):
             continue  # the first word is capitalised anyway
-        toks = [t for t in tokens(m.group(0)) if not is_temporal(t)]
-        if toks and not all(knows(t) for t in toks):
-            names.append(m.group(0).strip(".'’"))
+        word = m.group(0).strip(".'’")
+        if word.isupper() and len(word) <= 5:
+            continue  # an acronym may stand for words the corpus spells out ("UMC")
+        toks = [t for t in tokens(word) if not is_temporal(t)]
+        if toks and not all((knows_name or knows)(t) for t in toks):
+            names.append(word)
     unseen = [t for t in q if not knows(t)]
     share = len(unseen) / len(q) if q else 1.0
     return names, share
@@ -286,16 +291,46 @@ def needs_previous(sentence: str) -> bool:
     return bool(_NEEDS_PREV.match(sentence) or _SAID_TAIL.search(sentence))
 
 
+_ATTRIBUTE_Q = re.compile(
+    r"^\W*(?:what|who|which)\s+(?:is|was|are|were)\s+(?:the\s+|a\s+|an\s+)?"
+    r"(?:[\w-]+(?:'s|’s)\s+)?(?:[\w-]+\s+)?(?P<head>[a-z][\w-]*)\s*(?:of\b|for\b|\?|$)",
+    re.I,
+)
+
+
+_IMPLICIT_ATTRIBUTES = frozenset("name nam nickname title term word phrase type kind".split())
+
+
+def asked_attribute(question: str) -> str | None:
+    """The attribute a "what is the X of Y" / "who is Y's X" question asks for, folded.
+
+    >>> asked_attribute("What is the population of Sudzha?")
+    'population'
+    """
+    m = _ATTRIBUTE_Q.match(question.strip())
+    if not m:
+        return None
+    toks = tokens(m.group("head"))
+    # names and kinds of things are given by the text without the word itself ("X, the Y")
+    if not toks or toks[0] in _IMPLICIT_ATTRIBUTES:
+        return None
+    return toks[0]
+
+
 def should_abstain(question: str, ranked: Sequence[Scored], knows: Callable[[str], bool],
-                   policy: AnswerPolicy = AnswerPolicy()) -> str | None:
+                   policy: AnswerPolicy = AnswerPolicy(),
+                   knows_name: Callable[[str], bool] | None = None) -> str | None:
     """Why the documents do not answer, or None when they do. Several signals, not one."""
     if not ranked:
         return "nothing in the index matches the question"
-    names, share = unknown_terms(question, knows)
+    names, share = unknown_terms(question, knows, knows_name)
     if names:
         return f"the documents never mention {', '.join(sorted(names))}"
     if share >= policy.unknown_share:
         return "most of the question's words never occur in the documents"
+    head = asked_attribute(question)
+    if head and not knows(head):
+        return f"the documents never mention a {head}"
     kind = expected_type(question)
     if kind:
         typed = [s for s in ranked if s.typed]
@@ -344,13 +379,14 @@ def decide(
     idf: Callable[[str], float],
     knows: Callable[[str], bool],
     policy: AnswerPolicy = AnswerPolicy(),
+    knows_name: Callable[[str], bool] | None = None,
 ) -> Decision:
     """Score, then answer from the sentences that give what the question asks for, or abstain."""
     ranked = score_candidates(question, qvec, cands, idf, policy)
     if expected_type(question):
         # a "how many" question is answered by a sentence with a number in it, and so on
         ranked = [s for s in ranked if s.typed] + [s for s in ranked if not s.typed]
-    reason = should_abstain(question, ranked, knows, policy)
+    reason = should_abstain(question, ranked, knows, policy, knows_name)
     return Decision(ranked, choose(ranked, policy) if reason is None else [], reason)
 
 

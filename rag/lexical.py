@@ -60,6 +60,7 @@ class LexicalIndex:
         self.df = df
         self.n_docs = n_docs
         self.extra = extra or set()  # words of titles, authors and dates: known, but not text
+        self._by_initial: dict[str, list[str]] | None = None
 
     @classmethod
     def build(
@@ -103,6 +104,22 @@ class LexicalIndex:
 
     def knows(self, tok: str) -> bool:
         return tok in self.df or tok in self.extra
+
+    def knows_roughly(self, tok: str) -> bool:
+        """Known, or a near spelling of a known word ("Ghandi" for "Gandhi")."""
+        if self.knows(tok):
+            return True
+        if len(tok) < 5:
+            return False
+        import difflib
+
+        if self._by_initial is None:
+            groups: dict[str, list[str]] = {}
+            for w in list(self.df) + list(self.extra):
+                groups.setdefault(w[:1], []).append(w)
+            self._by_initial = groups
+        pool = self._by_initial.get(tok[:1], [])
+        return bool(difflib.get_close_matches(tok, pool, n=1, cutoff=0.8))
 
     def search(self, query: str, k: int, allowed: set[str] | None = None) -> list[tuple[str, float]]:
         """Top ``k`` chunk ids by BM25, best first, optionally only among ``allowed`` ids."""
