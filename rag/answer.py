@@ -71,7 +71,8 @@ _NUMBER_Q = re.compile(
     re.I,
 )
 _DATE_Q = re.compile(
-    r"^\W*when\b|\b(?:what|which|in what|on what) (?:year|date|day|month|time|decade|century)\b", re.I
+    r"^\W*when\b|\b(?:what|which|in what|on what) (?:year|date|day|month|time|decade|century)\b",
+    re.I,
 )
 _PERSON_Q = re.compile(r"^\W*(?:who|whom)\b|\bwhose\b|\bwho\b", re.I)
 _PLACE_Q = re.compile(
@@ -140,7 +141,9 @@ _HOW_MANY = re.compile(r"\bhow many\s+([\w'’ -]+)", re.I)
 _NUM_TOKEN = re.compile(rf"^(?:[\d.,%$€£-]*\d[\d.,%-]*|{_NUMBER_WORDS})$", re.I)
 
 
-_YEAR_IN_TEXT = re.compile(r"\b(?:in|since|by|until|of|from|early|late|mid-?)\s+(?:1[89]|20)\d\d\b", re.I)
+_YEAR_IN_TEXT = re.compile(
+    r"\b(?:in|since|by|until|of|from|early|late|mid-?)\s+(?:1[89]|20)\d\d\b", re.I
+)
 
 
 def _is_number(word: str) -> bool:
@@ -155,8 +158,12 @@ def _counts_asked_thing(sentence: str, question: str, qtok: set[str]) -> bool:
     # a date's digits do not count anything
     sentence = _YEAR_IN_TEXT.sub(" ", DATE_RE.sub(" ", sentence))
     words = re.findall(r"[\w$€£%.,'’-]+", sentence)
-    nums = [i for i, w in enumerate(words) if _is_number(w) and
-            (any(ch.isdigit() for ch in w) or normalize_token(w.strip(".,")) not in qtok)]
+    nums = [
+        i
+        for i, w in enumerate(words)
+        if _is_number(w)
+        and (any(ch.isdigit() for ch in w) or normalize_token(w.strip(".,")) not in qtok)
+    ]
     if not nums:
         return False
     m = _HOW_MANY.search(question)
@@ -184,7 +191,9 @@ def has_type(kind: str | None, sentence: str, question: str) -> bool:
         return _counts_asked_thing(sentence, question, qtok)
     if kind == "date":
         return any(m.group(0).lower() not in question.lower() for m in _DATE_RE.finditer(sentence))
-    names = _proper_nouns(sentence, skip_first=False) - _proper_nouns(question, skip_first=False) - qtok
+    names = (
+        _proper_nouns(sentence, skip_first=False) - _proper_nouns(question, skip_first=False) - qtok
+    )
     return bool(names)
 
 
@@ -317,9 +326,13 @@ def asked_attribute(question: str) -> str | None:
     return toks[0]
 
 
-def should_abstain(question: str, ranked: Sequence[Scored], knows: Callable[[str], bool],
-                   policy: AnswerPolicy = AnswerPolicy(),
-                   knows_name: Callable[[str], bool] | None = None) -> str | None:
+def should_abstain(
+    question: str,
+    ranked: Sequence[Scored],
+    knows: Callable[[str], bool],
+    policy: AnswerPolicy = AnswerPolicy(),
+    knows_name: Callable[[str], bool] | None = None,
+) -> str | None:
     """Why the documents do not answer, or None when they do. Several signals, not one."""
     if not ranked:
         return "nothing in the index matches the question"
@@ -399,9 +412,7 @@ def build_answer(
 ) -> Answer:
     """Assemble the answer text with ``[n]`` markers, in reading order, and its citations."""
     if abstain_reason is not None:
-        cits = tuple(
-            _cite(i + 1, s.cand, s.score) for i, s in enumerate(closest[:3])
-        )
+        cits = tuple(_cite(i + 1, s.cand, s.score) for i, s in enumerate(closest[:3]))
         return Answer(question, ABSTAIN_TEXT, True, cits)
     picked: dict[str, tuple[Candidate, float]] = {}
     for s in chosen:
@@ -411,7 +422,7 @@ def build_answer(
             if prev is not None and not prev.heading:
                 picked.setdefault(prev.id, (prev, s.score))
     # reading order: sources by their best sentence, sentences by position within a source
-    rank = {}
+    rank: dict[str, int] = {}
     for s in chosen:
         rank.setdefault(s.cand.source, len(rank))
     items = sorted(picked.values(), key=lambda cs: (rank.get(cs[0].source, 99), cs[0].index))
@@ -422,8 +433,15 @@ def build_answer(
 
 def _cite(n: int, c: Candidate, score: float) -> Citation:
     return Citation(
-        n=n, source=c.source, title=c.title, date=c.date, start=c.start, end=c.end,
-        quote=c.text, passage=c.passage, score=float(score),
+        n=n,
+        source=c.source,
+        title=c.title,
+        date=c.date,
+        start=c.start,
+        end=c.end,
+        quote=c.text,
+        passage=c.passage,
+        score=float(score),
     )
 
 

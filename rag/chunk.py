@@ -42,7 +42,9 @@ def _splitter(model_dir: str, size: int, overlap: int) -> Any:
     )
 
 
-def chunk_document(doc: Document, model_dir: str, size: int = 200, overlap: int = 40) -> list[Chunk]:
+def chunk_document(
+    doc: Document, model_dir: str, size: int = 200, overlap: int = 40
+) -> list[Chunk]:
     """Split ``doc.text`` into chunks of at most ``size`` model tokens.
 
     The splitter reports each chunk's start in the cleaned text; the offsets are then

@@ -110,10 +110,14 @@ class _Builder:
         if orig_end <= orig_start:
             return
         last = self.spans[-1] if self.spans else None
-        if last and last.orig_start + last.length == orig_start and (
-            last.clean_start + last.length == self.size
+        if (
+            last
+            and last.orig_start + last.length == orig_start
+            and (last.clean_start + last.length == self.size)
         ):
-            self.spans[-1] = Span(last.clean_start, last.orig_start, last.length + orig_end - orig_start)
+            self.spans[-1] = Span(
+                last.clean_start, last.orig_start, last.length + orig_end - orig_start
+            )
         else:
             self.spans.append(Span(self.size, orig_start, orig_end - orig_start))
         self.parts.append(self.original[orig_start:orig_end])
@@ -181,7 +185,6 @@ def clean(original: str, skip_lines: int = 0) -> Cleaned:
     plain = [_plain(t) for _, t in lines]
     nonblank = [i for i, p in enumerate(plain) if p and i >= skip_lines]
     drop: set[int] = set(range(min(skip_lines, len(lines))))
-    title: str | None = None
     date: str | None = None
     author: str | None = None
 
@@ -267,8 +270,10 @@ def clean(original: str, skip_lines: int = 0) -> Cleaned:
 def _title(kept: list[str]) -> str | None:
     """The headline: the first line if it reads as one, else a headline just below a dek."""
     for k, line in enumerate(kept[:3]):
-        if not line.endswith((".", "!", "?")) and len(line.split()) <= 25 and (
-            k == 0 or len(line.split()) >= 3
+        if (
+            not line.endswith((".", "!", "?"))
+            and len(line.split()) <= 25
+            and (k == 0 or len(line.split()) >= 3)
         ):
             return line
     if kept and len(kept[0]) <= 120:

@@ -53,7 +53,12 @@ class LexicalIndex:
     """BM25 over chunk texts plus document frequencies, saved to and loaded from a folder."""
 
     def __init__(
-        self, ids: list[str], bm25: Any, df: dict[str, int], n_docs: int, extra: set[str] | None = None
+        self,
+        ids: list[str],
+        bm25: Any,
+        df: dict[str, int],
+        n_docs: int,
+        extra: set[str] | None = None,
     ) -> None:
         self.ids = ids
         self.bm25 = bm25
@@ -85,7 +90,8 @@ class LexicalIndex:
         (folder / "lexicon.json").write_text(
             json.dumps(
                 {"ids": self.ids, "df": self.df, "n_docs": self.n_docs, "extra": sorted(self.extra)}
-            ), encoding="utf-8"
+            ),
+            encoding="utf-8",
         )
 
     @classmethod
@@ -121,7 +127,9 @@ class LexicalIndex:
         pool = self._by_initial.get(tok[:1], [])
         return bool(difflib.get_close_matches(tok, pool, n=1, cutoff=0.8))
 
-    def search(self, query: str, k: int, allowed: set[str] | None = None) -> list[tuple[str, float]]:
+    def search(
+        self, query: str, k: int, allowed: set[str] | None = None
+    ) -> list[tuple[str, float]]:
         """Top ``k`` chunk ids by BM25, best first, optionally only among ``allowed`` ids."""
         if self.bm25 is None or not self.ids:
             return []

@@ -11,6 +11,7 @@ import json
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 from rag.clean import clean, parse_date
@@ -19,6 +20,7 @@ from rag.types import Document
 
 SUPPORTED = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf")
 SIDECAR = ".meta.json"
+MAX_SIDECAR_BYTES = 100_000  # a title, a date, an author: a bigger sidecar is a mistake
 
 
 @dataclass(frozen=True)
@@ -42,7 +44,9 @@ def decode_bytes(data: bytes, name: str) -> str:
             try:
                 return data.decode(enc)
             except UnicodeDecodeError as e:
-                raise LoadError(f"{name}: starts with a {enc} byte-order mark but is not {enc} ({e.reason})") from None
+                raise LoadError(
+                    f"{name}: starts with a {enc} byte-order mark but is not {enc} ({e.reason})"
+                ) from None
     if b"\x00" in data[:8192]:
         raise LoadError(f"{name}: looks like a binary file (it holds NUL bytes), not text")
     try:
@@ -77,7 +81,10 @@ def _front_matter(text: str) -> tuple[dict[str, str], int]:
                 return {}, 0
             if not isinstance(data, dict):
                 return {}, 0
-            return {str(a): str(b) for a, b in data.items() if b is not None}, k + 1
+            # scalars only: a list built of YAML aliases can expand to gigabytes when printed
+            return {
+                str(a): str(b) for a, b in data.items() if isinstance(b, str | int | float | date)
+            }, k + 1
     return {}, 0
 
 
@@ -89,7 +96,7 @@ def _html_text(raw: str) -> tuple[str, dict[str, str]]:
     if soup.title and soup.title.string:
         meta["title"] = soup.title.string.strip()
     for tag in soup.find_all("meta"):
-        key = (tag.get("property") or tag.get("name") or "").lower()
+        key = str(tag.get("property") or tag.get("name") or "").lower()
         val = tag.get("content")
         if not val:
             continue
@@ -106,13 +113,23 @@ def _html_text(raw: str) -> tuple[str, dict[str, str]]:
     return "\n".join(line.strip() for line in blocks.split("\n")), meta
 
 
-def _pdf_text(path: Path, name: str) -> str:
+def _pdf_text(path: Path, name: str, max_chars: int) -> str:
     from pypdf import PdfReader
     from pypdf.errors import PdfReadError
 
+    pages: list[str] = []
+    chars = 0
     try:
         reader = PdfReader(str(path))
-        pages = [(p.extract_text() or "") for p in reader.pages]
+        for page in reader.pages:
+            pages.append(page.extract_text() or "")
+            chars += len(pages[-1])
+            # compressed streams can unpack to far more text than the file's size
+            if chars > max_chars:
+                raise LoadError(
+                    f"{name}: its text layer is over {max_chars:,} characters "
+                    "(RAG_MAX_FILE_BYTES); split the PDF"
+                )
     except (PdfReadError, ValueError, KeyError, OSError) as e:
         raise LoadError(f"{name}: not a readable PDF ({e})") from None
     text = "\n\n".join(pages)
@@ -132,7 +149,9 @@ def read_original(path: Path, name: str, max_bytes: int = 20_000_000) -> tuple[s
     """
     suffix = path.suffix.lower()
     if suffix not in SUPPORTED:
-        raise LoadError(f"{name}: unsupported file type {suffix or '(none)'}; use {', '.join(SUPPORTED)}")
+        raise LoadError(
+            f"{name}: unsupported file type {suffix or '(none)'}; use {', '.join(SUPPORTED)}"
+        )
     try:
         size = path.stat().st_size
     except OSError as e:
@@ -143,7 +162,7 @@ def read_original(path: Path, name: str, max_bytes: int = 20_000_000) -> tuple[s
             "(RAG_MAX_FILE_BYTES)"
         )
     if suffix == ".pdf":
-        return _pdf_text(path, name), {}
+        return _pdf_text(path, name, max_bytes), {}
     try:
         data = path.read_bytes()
     except OSError as e:
@@ -158,6 +177,8 @@ def _sidecar(path: Path) -> dict[str, str]:
     side = path.with_name(path.name + SIDECAR)
     if not side.is_file():
         return {}
+    if side.stat().st_size > MAX_SIDECAR_BYTES:
+        raise LoadError(f"{side.name}: metadata sidecar is over {MAX_SIDECAR_BYTES:,} bytes")
     try:
         data = json.loads(side.read_text(encoding="utf-8"))
     except (OSError, ValueError) as e:
@@ -193,7 +214,11 @@ def load_document(path: Path, source: str, max_bytes: int = 20_000_000) -> Docum
 
 def _meta_hash(meta: dict[str, str]) -> str:
     # an edited sidecar changes the record even when the text does not
-    return "" if not meta else "+" + hashlib.sha256(json.dumps(meta, sort_keys=True).encode()).hexdigest()[:12]
+    return (
+        ""
+        if not meta
+        else "+" + hashlib.sha256(json.dumps(meta, sort_keys=True).encode()).hexdigest()[:12]
+    )
 
 
 def _iso(value: str) -> bool:
@@ -220,9 +245,14 @@ def iter_files(root: Path) -> Iterator[tuple[Path, str]]:
         return
     if not root.is_dir():
         raise InputError(f"no such folder or file: {root}")
-    real_root = root.resolve()
     for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for d in dirnames:
+            p = Path(dirpath) / d
+            # os.walk does not follow links; a linked folder outside is named, so the caller
+            # can say why its files are missing
+            if p.is_symlink() and not is_inside(p, root):
+                yield p, p.relative_to(root).as_posix()
         for fn in sorted(filenames):
             if fn.startswith(".") or fn.endswith(SIDECAR):
                 continue

@@ -30,7 +30,10 @@ class Settings:
     )
     chroma_url: str | None = field(
         default=None,
-        metadata={"env": "RAG_CHROMA_URL", "help": "use a Chroma server, e.g. http://127.0.0.1:8000"},
+        metadata={
+            "env": "RAG_CHROMA_URL",
+            "help": "use a Chroma server, e.g. http://127.0.0.1:8000",
+        },
     )
     collection: str = field(
         default="rag", metadata={"env": "RAG_COLLECTION", "help": "name prefix of the collections"}
@@ -76,9 +79,7 @@ class Settings:
             raise InputError("max_question_chars must be at least 1.")
 
     @classmethod
-    def from_env(
-        cls, env: Mapping[str, str] | None = None, **overrides: Any
-    ) -> Settings:
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
         """Defaults, then ``RAG_*`` variables, then ``overrides`` (flags; ``None`` means unset).
 
         >>> Settings.from_env({"RAG_TOP_K": "3"}, top_k=None).top_k

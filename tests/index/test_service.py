@@ -21,12 +21,19 @@ def _check_grounded(settings, answer) -> None:
         original, _ = read_original(settings.corpus_dir / c.source, c.source)
         cited = original[c.start : c.end]
         # the same words in the same order, once removed markup is ignored
-        assert _words(c.quote) == [w for w in _words(cited) if w in set(_words(c.quote))], (c, cited)
+        assert _words(c.quote) == [w for w in _words(cited) if w in set(_words(c.quote))], (
+            c,
+            cited,
+        )
         assert cited.startswith(c.quote[:1]) and cited.endswith(c.quote[-1:])
 
 
 def test_every_citation_points_at_its_quote(index, built):
-    qa = [json.loads(line) for line in QA_FILE.read_text(encoding="utf-8").splitlines() if line.strip()]
+    qa = [
+        json.loads(line)
+        for line in QA_FILE.read_text(encoding="utf-8").splitlines()
+        if line.strip()
+    ]
     n = 0
     for q in qa[:60]:
         a = index.ask(q["question"])
@@ -97,7 +104,9 @@ def test_unreadable_files_are_skipped_and_named(tmp_path, embedder):
 
     corpus = tmp_path / "c"
     corpus.mkdir()
-    (corpus / "good.txt").write_text("The committee met on Monday. It approved the budget of 40 million.", encoding="utf-8")
+    (corpus / "good.txt").write_text(
+        "The committee met on Monday. It approved the budget of 40 million.", encoding="utf-8"
+    )
     (corpus / "binary.txt").write_bytes(b"\x00\x01\x02\xff" * 100)
     (corpus / "empty.md").write_text("", encoding="utf-8")
     (corpus / "latin1.txt").write_bytes("Café owners in Zürich met.".encode("latin-1"))

@@ -19,8 +19,17 @@ from rag.answer import (
 def _cand(i: int, text: str, vec: list[float], source: str = "a.txt") -> Candidate:
     v = np.asarray(vec, dtype=np.float32)
     return Candidate(
-        id=f"s{i}", source=source, title="T", date="2025-03-13", text=text, start=i * 100,
-        end=i * 100 + len(text), index=i, vector=v / np.linalg.norm(v), passage=text, passage_score=1.0,
+        id=f"s{i}",
+        source=source,
+        title="T",
+        date="2025-03-13",
+        text=text,
+        start=i * 100,
+        end=i * 100 + len(text),
+        index=i,
+        vector=v / np.linalg.norm(v),
+        passage=text,
+        passage_score=1.0,
     )
 
 
@@ -41,7 +50,9 @@ def test_how_many_needs_the_counted_thing():
 
 def test_unknown_names_signal():
     vocab = {"putin", "ceasefire", "russia"}
-    names, share = unknown_terms("What did Emmanuel Macron say about the ceasefire?", vocab.__contains__)
+    names, share = unknown_terms(
+        "What did Emmanuel Macron say about the ceasefire?", vocab.__contains__
+    )
     assert "Macron" in " ".join(names)
     names, _ = unknown_terms("What did Putin say about the ceasefire?", vocab.__contains__)
     assert names == []
@@ -54,18 +65,27 @@ def test_decide_picks_covering_sentence_and_abstains_when_unrelated():
     ]
     vocab = {"ushakov", "reject", "truce", "proposal", "firmly", "weather", "mild", "spring"}
     q = "Who rejected the truce proposal?"
-    d = decide(q, np.asarray([1, 0.1, 0], dtype=np.float32), cands, lambda t: 1.0, vocab.__contains__)
+    d = decide(
+        q, np.asarray([1, 0.1, 0], dtype=np.float32), cands, lambda t: 1.0, vocab.__contains__
+    )
     assert d.reason is None and d.chosen[0].cand.id == "s1"
     q2 = "What is the recipe for lasagna?"
-    d2 = decide(q2, np.asarray([0, 0, 1], dtype=np.float32), cands, lambda t: 1.0, vocab.__contains__)
+    d2 = decide(
+        q2, np.asarray([0, 0, 1], dtype=np.float32), cands, lambda t: 1.0, vocab.__contains__
+    )
     assert d2.reason is not None
 
 
 def test_answer_text_is_quotes_with_markers_and_neighbour_for_he_said():
     prev = _cand(0, "Rubio spoke to reporters on Wednesday.", [1, 0, 0])
     quote = _cand(1, '"There is no military solution," he said.', [1, 0, 0])
-    d = decide("What did Rubio say about a military solution?", np.asarray([1, 0, 0], dtype=np.float32),
-               [quote], lambda t: 1.0, lambda t: True)
+    d = decide(
+        "What did Rubio say about a military solution?",
+        np.asarray([1, 0, 0], dtype=np.float32),
+        [quote],
+        lambda t: 1.0,
+        lambda t: True,
+    )
     a = build_answer("q", d.chosen, lambda c: prev if c.index == 1 else None, None)
     assert a.answer == f"{prev.text} [1] {quote.text} [2]"
     assert [c.quote for c in a.citations] == [prev.text, quote.text]
@@ -74,7 +94,13 @@ def test_answer_text_is_quotes_with_markers_and_neighbour_for_he_said():
 
 def test_abstention_lists_closest_passages():
     c = _cand(0, "Something loosely related.", [1, 0, 0])
-    d = decide("Where is Atlantis?", np.asarray([0, 1, 0], dtype=np.float32), [c], lambda t: 1.0, lambda t: False)
+    d = decide(
+        "Where is Atlantis?",
+        np.asarray([0, 1, 0], dtype=np.float32),
+        [c],
+        lambda t: 1.0,
+        lambda t: False,
+    )
     a = build_answer("Where is Atlantis?", d.chosen, lambda _: None, d.reason, closest=d.ranked)
     assert a.abstained and a.citations and "do not answer" in a.answer
 

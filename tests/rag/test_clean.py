@@ -12,9 +12,10 @@ from tests.conftest import CORPUS
 def _spans_hold(original: str) -> None:
     c = clean(original)
     for sp in c.spans:
-        assert c.text[sp.clean_start : sp.clean_start + sp.length] == original[
-            sp.orig_start : sp.orig_start + sp.length
-        ]
+        assert (
+            c.text[sp.clean_start : sp.clean_start + sp.length]
+            == original[sp.orig_start : sp.orig_start + sp.length]
+        )
 
 
 def test_promo_block_removed_article_kept():
@@ -65,6 +66,23 @@ def test_cleaning_never_invents_text(text):
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.sampled_from(["[link](#)", "*em*", "Written by X on May 1, 2024", "- item", "# Head", "Plain words.", "", "Comments", "Subscribe now"]), max_size=20))
+@given(
+    st.lists(
+        st.sampled_from(
+            [
+                "[link](#)",
+                "*em*",
+                "Written by X on May 1, 2024",
+                "- item",
+                "# Head",
+                "Plain words.",
+                "",
+                "Comments",
+                "Subscribe now",
+            ]
+        ),
+        max_size=20,
+    )
+)
 def test_markup_mixes_keep_offsets(lines):
     _spans_hold("\n".join(lines))
