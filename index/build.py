@@ -11,18 +11,18 @@ import json
 import shutil
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from index.store import ChromaStore, DocRecord
+from index.store import ChromaStore, DocRecord, DocWrite, foreign_folder
 from rag.chunk import chunk_document
-from rag.embed import Embedder, MiniLMEmbedder, model_dir
+from rag.embed import MODEL_NAME, Embedder, MiniLMEmbedder, model_dir
 from rag.errors import InputError
 from rag.lexical import LexicalIndex, date_words
 from rag.load import Skipped, iter_files, load_document
 from rag.segment import split_sentences
 from rag.settings import Settings
-from rag.types import Document
+from rag.types import Chunk, Document, Sentence, content_id
 
 Progress = Callable[[int, int, str], None]
 
@@ -60,24 +60,33 @@ def fingerprint(docs: Sequence[DocRecord]) -> str:
     return h.hexdigest()[:20]
 
 
-def lexical_for(settings: Settings, store: ChromaStore, docs: Sequence[DocRecord]) -> LexicalIndex:
+def lexical_for(
+    settings: Settings, store: ChromaStore, docs: Sequence[DocRecord], rebuild: bool = False
+) -> LexicalIndex:
     """The BM25 index for the store's current content: loaded from the local cache when its
-    fingerprint matches, else built once from the store's chunk texts and cached.
+    fingerprint matches, else built once from the store's committed chunk texts and cached.
 
     The cache lives in the index folder; in server mode each client machine keeps its own
-    copy, rebuilt only when the shared index changes.
+    copy, rebuilt only when the shared index changes. ``rebuild`` (after indexing) replaces
+    a cached copy that a reader may have built while the writer was half-way.
     """
     fp = fingerprint(docs)
+    expected = sum(d.chunks for d in docs)
     root = settings.index_dir / "lexical"
     folder = root / fp
-    if (folder / "lexicon.json").is_file():
+    if not rebuild and (folder / "lexicon.json").is_file():
         try:
-            return LexicalIndex.load(folder)
+            lex = LexicalIndex.load(folder)
+            if len(lex.ids) == expected:
+                return lex
         except (OSError, ValueError, KeyError):
-            shutil.rmtree(folder, ignore_errors=True)
-    ids, texts = store.all_chunk_texts()
+            pass
+        shutil.rmtree(folder, ignore_errors=True)
+    ids, texts = store.all_chunk_texts({d.source: d.content_hash for d in docs})
     meta = [f"{d.title} {d.author or ''} {date_words(d.date)}" for d in docs]
     lex = LexicalIndex.build(ids, texts, meta)
+    if len(ids) != expected:
+        return lex  # the store changed while we read it: answer from memory, cache nothing
     tmp = root / f".tmp-{fp}-{time.time_ns()}"
     try:
         lex.save(tmp)
@@ -92,6 +101,16 @@ def lexical_for(settings: Settings, store: ChromaStore, docs: Sequence[DocRecord
     return lex
 
 
+def sentence_embedding_text(title: str, sentence: str) -> str:
+    """What a sentence's vector is made from: the sentence under its document's title.
+
+    A sentence alone often lacks its subject ("State media portrayed it as a peace offer");
+    the title supplies it. Measured: top-1 sentence choice rose from 0.755 to 0.776 on the
+    hand-made set and from 0.788 to 0.825 on 500 XQuAD questions (README, "Eval").
+    """
+    return f"{title}. {sentence}" if title else sentence
+
+
 def _prepare(doc: Document, mdir: str, settings: Settings):  # type: ignore[no-untyped-def]
     sentences = split_sentences(doc)
     chunks = chunk_document(doc, mdir, settings.chunk_tokens, settings.chunk_overlap)
@@ -101,6 +120,24 @@ def _prepare(doc: Document, mdir: str, settings: Settings):  # type: ignore[no-u
         for c in chunks
     ]
     return sentences, chunks, chunk_sents
+
+
+def versioned(doc: Document, settings: Settings) -> Document:
+    """The document with a hash that also names the model and the chunking, so changing
+    RAG_CHUNK_TOKENS (or the model) re-embeds every document on the next run."""
+    tag = f"{MODEL_NAME}/{settings.chunk_tokens}/{settings.chunk_overlap}"
+    return replace(doc, content_hash=f"{doc.content_hash}@{content_id(tag)[:8]}")
+
+
+@dataclass
+class _Pending:
+    """Documents prepared but not yet embedded: embedded together in one call, so the model
+    sees full, length-sorted batches across small documents."""
+
+    items: list[tuple[Document, list[Sentence], list[Chunk], list[list[str]], bool]] = field(
+        default_factory=list
+    )
+    texts: int = 0
 
 
 def build_index(
@@ -114,13 +151,18 @@ def build_index(
     """Index ``paths`` (default: the corpus folder): embed new and changed documents, remove
     documents that are gone (when ``prune``), and rebuild the lexical index.
 
-    A crash part-way leaves every committed document answerable; the next run finishes the job.
+    Documents are embedded in groups of about ``16 * settings.batch_size`` texts and each
+    group is committed as soon as it is stored. A crash part-way leaves every committed
+    document answerable; the next run embeds the rest and drops the leftovers.
     """
     t0 = time.perf_counter()
     roots = [Path(p) for p in (paths or [settings.corpus_dir])]
     for r in roots:
         if not r.exists():
             raise InputError(f"no such folder or file: {r}")
+    foreign = foreign_folder(settings.index_dir)
+    if foreign:  # before anything is created in it
+        raise InputError(foreign)
     embedder = embedder or MiniLMEmbedder(settings.device, settings.batch_size)
     store = open_store(settings)
     store.ensure()
@@ -131,7 +173,46 @@ def build_index(
     for r in roots:
         files.extend(iter_files(r))
     seen: set[str] = set()
+    # duplicates: the same text under two names is indexed once, under the first name in
+    # walk order (documents kept from outside this run come first), so an answer or a list
+    # of closest passages never shows one sentence twice
+    names = {rel for _, rel in files}
+    by_text = {
+        _text_hash(d.content_hash): d.source
+        for d in known.values()
+        if not prune and d.source not in names
+    }
     mdir = model_dir()
+    pending = _Pending()
+    group = max(16 * settings.batch_size, 64)
+
+    def flush() -> None:
+        if not pending.items:
+            return
+        texts: list[str] = []
+        for doc_, sents, chunks, _cs, _upd in pending.items:
+            texts.extend(c.text for c in chunks)
+            texts.extend(sentence_embedding_text(doc_.title, s.text) for s in sents)
+        # a text that occurs twice (a dateline, a repeated heading) is embedded once
+        unique = list(dict.fromkeys(texts))
+        uvecs = embedder.embed(unique)
+        row = {t: i for i, t in enumerate(unique)}
+        vecs = uvecs[[row[t] for t in texts]] if len(unique) < len(texts) else uvecs
+        writes: list[DocWrite] = []
+        at = 0
+        for doc, sents, chunks, cs, _upd in pending.items:
+            cv = vecs[at : at + len(chunks)]
+            sv = vecs[at + len(chunks) : at + len(chunks) + len(sents)]
+            at += len(chunks) + len(sents)
+            writes.append(DocWrite(doc, chunks, cv, sents, sv, cs))
+        store.write_documents(writes, replaced=[d.source for d, *_, upd in pending.items if upd])
+        for doc, sents, chunks, _cs, upd in pending.items:
+            (report.updated if upd else report.added).append(doc.source)
+            report.chunks += len(chunks)
+            report.sentences += len(sents)
+        pending.items.clear()
+        pending.texts = 0
+
     for i, (path, rel) in enumerate(files):
         if progress:
             progress(i, len(files), rel)
@@ -144,7 +225,7 @@ def build_index(
                 report.skipped.append(Skipped(rel, "a link that points outside the corpus folder"))
                 continue
         try:
-            doc = load_document(path, rel, settings.max_file_bytes)
+            doc = versioned(load_document(path, rel, settings.max_file_bytes), settings)
         except Exception as e:  # one bad file never stops the run: say which and why
             from rag.errors import LoadError
 
@@ -152,15 +233,22 @@ def build_index(
             report.skipped.append(Skipped(rel, reason))
             continue
         old = known.get(rel)
+        first = by_text.setdefault(_text_hash(doc.content_hash), rel)
+        if first != rel:
+            report.skipped.append(Skipped(rel, f"the same text as {first}, which is indexed"))
+            if old is not None:  # it was indexed before it became a copy
+                store.delete_document(rel)
+                report.removed.append(rel)
+            continue
         if old is not None and old.content_hash == doc.content_hash:
             report.unchanged.append(rel)
             continue
         sentences, chunks, chunk_sents = _prepare(doc, mdir, settings)
-        vecs = embedder.embed([c.text for c in chunks] + [s.text for s in sentences])
-        store.write_document(doc, chunks, vecs[: len(chunks)], sentences, vecs[len(chunks):], chunk_sents)
-        (report.updated if old is not None else report.added).append(rel)
-        report.chunks += len(chunks)
-        report.sentences += len(sentences)
+        pending.items.append((doc, sentences, chunks, chunk_sents, old is not None))
+        pending.texts += len(chunks) + len(sentences)
+        if pending.texts >= group:
+            flush()
+    flush()
     if progress:
         progress(len(files), len(files), "")
     if prune:
@@ -168,11 +256,24 @@ def build_index(
             store.delete_document(source)
             report.removed.append(source)
     docs = store.documents()
-    store.drop_orphans({d.source: d.content_hash for d in docs})
-    lexical_for(settings, store, docs)
+    committed = {d.source: d.content_hash for d in docs}
+    counts = store.counts()
+    orphans = 0
+    # records beyond what the committed documents account for are leftovers of a crash
+    if counts["chunks"] != sum(d.chunks for d in docs) or counts["sentences"] != sum(
+        d.sentences for d in docs
+    ):
+        orphans = store.drop_orphans(committed)
+    changed = bool(report.added or report.updated or report.removed or orphans)
+    lexical_for(settings, store, docs, rebuild=changed)
     _write_manifest(settings, docs)
     report.seconds = time.perf_counter() - t0
     return report
+
+
+def _text_hash(content_hash: str) -> str:
+    # a content hash is sha256(text) + metadata and model tags: the text's part alone
+    return content_hash[:64]
 
 
 def _write_manifest(settings: Settings, docs: Sequence[DocRecord]) -> None:

@@ -98,6 +98,10 @@ class Index:
     _lexical: LexicalIndex | None = None
     _checked: float = 0.0
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _committed: dict[str, str] = field(default_factory=dict)  # source -> committed version
+    _stamp: str | None = None  # the store's generation when _docs was read
+    _read_all: float = 0.0  # when every commit record was last read
+    full_refresh_seconds: float = 60.0
 
     # -- state ----------------------------------------------------------------------------
     def refresh(self, force: bool = False) -> None:
@@ -106,13 +110,24 @@ class Index:
         if not force and self._lexical is not None and now - self._checked < self.refresh_seconds:
             return
         with self._lock:
+            # one small read says whether anything was committed or deleted since; reading
+            # every commit record takes seconds at 30k documents. A full read still happens
+            # every full_refresh_seconds, for a writer that died between commit and stamp.
+            stamp = self.store.generation()
+            if (
+                not force and self._lexical is not None and stamp is not None
+                and stamp == self._stamp and now - self._read_all < self.full_refresh_seconds
+            ):
+                self._checked = now
+                return
             docs = self.store.documents()
             if force or self._lexical is None or [
                 (d.source, d.content_hash) for d in docs
             ] != [(d.source, d.content_hash) for d in self._docs]:
                 self._lexical = lexical_for(self.settings, self.store, docs)
                 self._docs = docs
-            self._checked = now
+                self._committed = {d.source: d.content_hash for d in docs}
+            self._stamp, self._read_all, self._checked = stamp, now, now
 
     def documents(self) -> list[DocRecord]:
         self.refresh()
@@ -132,7 +147,7 @@ class Index:
         """The top ``k`` passages, best first, with fused scores normalised to the best (1.0)."""
         k = k or self.settings.top_k
         self.refresh()
-        committed = {d.source: d.content_hash for d in self._docs}
+        committed = self._committed
         where = filters.where() if filters else None
         t = time.perf_counter()
         pool = max(k * 4, 20)
@@ -155,8 +170,8 @@ class Index:
         by_id = {c.id: c for c, _ in dense}
         missing = [i for i, _ in fused[: k * 2] if i not in by_id]
         t = time.perf_counter()
-        for c in self.store.get_chunks(missing):
-            by_id[c.id] = c
+        for extra in self.store.get_chunks(missing):
+            by_id[extra.id] = extra
         self.last_timings.fetch = time.perf_counter() - t
         out: list[tuple[StoredChunk, float]] = []
         top = fused[0][1] if fused else 1.0
@@ -191,7 +206,7 @@ class Index:
         lex = self.lexical
         # names may be misspelt in a question ("Ghandi"); other words must match exactly
         d = decide(q, qvec, cands, lex.idf, lex.knows, self.policy, knows_name=lex.knows_roughly)
-        answer = build_answer(q, d.chosen, self._previous, d.reason, closest=d.ranked)
+        answer = build_answer(q, d.chosen, self._neighbour, d.reason, closest=d.ranked)
         self.last_timings.sentences = time.perf_counter() - t
         self.last_timings.total = time.perf_counter() - t0
         return answer
@@ -217,11 +232,12 @@ class Index:
             )
         return out
 
-    def _previous(self, cand: Candidate) -> Candidate | None:
-        h = next((d.content_hash for d in self._docs if d.source == cand.source), None)
+    def _neighbour(self, cand: Candidate, delta: int) -> Candidate | None:
+        """The sentence ``delta`` places from ``cand`` in its document, if any."""
+        h = self._committed.get(cand.source)
         if h is None:
             return None
-        s = sentence_at(self.store, cand.source, h, cand.index - 1)
+        s = sentence_at(self.store, cand.source, h, cand.index + delta)
         if s is None:
             return None
         return Candidate(

@@ -57,8 +57,8 @@ class AnswerPolicy:
     keep_ratio: float = 0.85  # a further sentence joins the answer above this share of the best
     max_sentences: int = 3
     pool_factor: int = 2  # passages searched for sentences, as a multiple of top_k
-    min_cosine: float = 0.42  # below both of these, nothing retrieved is about the question
-    min_coverage: float = 0.34
+    min_cosine: float = 0.40  # below both of these, nothing retrieved is about the question
+    min_coverage: float = 0.30
     min_score: float = 0.45
     typed_ratio: float = 0.9  # the best sentence of the asked kind vs the best of any kind
     unknown_share: float = 0.75  # this share of question words unseen in the corpus: abstain
@@ -406,11 +406,15 @@ def decide(
 def build_answer(
     question: str,
     chosen: Sequence[Scored],
-    previous: Callable[[Candidate], Candidate | None],
+    neighbour: Callable[[Candidate, int], Candidate | None],
     abstain_reason: str | None,
     closest: Sequence[Scored] = (),
 ) -> Answer:
-    """Assemble the answer text with ``[n]`` markers, in reading order, and its citations."""
+    """Assemble the answer text with ``[n]`` markers, in reading order, and its citations.
+
+    ``neighbour(c, -1)`` gives the sentence before ``c``: a sentence that leans on it
+    ("..., he said", "He added ...") brings it along, so the quote names its speaker.
+    """
     if abstain_reason is not None:
         cits = tuple(_cite(i + 1, s.cand, s.score) for i, s in enumerate(closest[:3]))
         return Answer(question, ABSTAIN_TEXT, True, cits)
@@ -418,7 +422,7 @@ def build_answer(
     for s in chosen:
         picked.setdefault(s.cand.id, (s.cand, s.score))
         if needs_previous(s.cand.text):
-            prev = previous(s.cand)
+            prev = neighbour(s.cand, -1)
             if prev is not None and not prev.heading:
                 picked.setdefault(prev.id, (prev, s.score))
     # reading order: sources by their best sentence, sentences by position within a source

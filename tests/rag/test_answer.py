@@ -86,7 +86,9 @@ def test_answer_text_is_quotes_with_markers_and_neighbour_for_he_said():
         lambda t: 1.0,
         lambda t: True,
     )
-    a = build_answer("q", d.chosen, lambda c: prev if c.index == 1 else None, None)
+    a = build_answer(
+        "q", d.chosen, lambda c, k: prev if (c.index, k) == (1, -1) else None, None
+    )
     assert a.answer == f"{prev.text} [1] {quote.text} [2]"
     assert [c.quote for c in a.citations] == [prev.text, quote.text]
     assert needs_previous(quote.text) and not needs_previous(prev.text)
@@ -101,7 +103,7 @@ def test_abstention_lists_closest_passages():
         lambda t: 1.0,
         lambda t: False,
     )
-    a = build_answer("Where is Atlantis?", d.chosen, lambda _: None, d.reason, closest=d.ranked)
+    a = build_answer("Where is Atlantis?", d.chosen, lambda c, k: None, d.reason, closest=d.ranked)
     assert a.abstained and a.citations and "do not answer" in a.answer
 
 
