@@ -1,0 +1,1 @@
+"""The eval: question sets, metrics, runs and reports behind `rag eval`."""

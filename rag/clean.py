@@ -44,7 +44,8 @@ _COMMENTS_RE = re.compile(
     r"(?:\s*\(\d+\))?:?$",
     re.IGNORECASE,
 )
-_BULLET_RE = re.compile(r"^\s*(?:[-*•+]|\d+[.)])\s+")
+# list bullets only: a leading "2." may be part of the text ("compressed O\n2. This method")
+_BULLET_RE = re.compile(r"^\s*[-*•+]\s+")
 _HEADING_RE = re.compile(r"^\s*#{1,6}\s+")
 _LINK_RE = re.compile(r"!?\[([^\]\n]*)\]\([^)\n]*\)")
 _EMPH_RE = re.compile(r"(\*\*|__|\*|_)(?=\S)([^*_\n]+?)(?<=\S)\1")

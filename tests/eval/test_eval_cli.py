@@ -1,0 +1,172 @@
+"""`rag eval` driven the way a user runs it: a SQuAD file, the bundled set, and bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from ui.cli import main
+
+PARAS = [
+    (
+        "Danube",
+        "The Danube is Europe's second-longest river, at 2,850 km. It flows through ten "
+        "countries and empties into the Black Sea.",
+        "How long is the Danube?",
+        "2,850 km",
+    ),
+    (
+        "Danube",
+        "Vienna, Budapest and Belgrade lie on the Danube. The river was once a frontier of "
+        "the Roman Empire.",
+        "Which empire had the Danube as a frontier?",
+        "Roman Empire",
+    ),
+    (
+        "Glacier",
+        "A glacier is a persistent body of dense ice that moves under its own weight. "
+        "Glaciers cover about 10% of the land surface.",
+        "How much of the land do glaciers cover?",
+        "about 10%",
+    ),
+    (
+        "Volcano",
+        "Mount Etna, on Sicily, is one of the most active volcanoes in the world. Its "
+        "summit is about 3,357 metres high.",
+        "How high is the summit of Mount Etna?",
+        "3,357 metres",
+    ),
+]
+
+
+def _squad(tmp_path: Path) -> Path:
+    articles: dict[str, list[dict]] = {}
+    for n, (title, ctx, q, ans) in enumerate(PARAS):
+        qas = [
+            {
+                "id": f"q{n}",
+                "question": q,
+                "answers": [{"text": ans, "answer_start": ctx.index(ans)}],
+            }
+        ]
+        if n == 0:  # text that must come out escaped in the HTML report
+            qas.append(
+                {
+                    "id": "qx",
+                    "question": "Is <script>alert(1)</script> the Danube long?",
+                    "answers": [{"text": "2,850 km", "answer_start": ctx.index("2,850 km")}],
+                }
+            )
+        articles.setdefault(title, []).append({"context": ctx, "qas": qas})
+    data = {"version": "1.1", "data": [{"title": t, "paragraphs": p} for t, p in articles.items()]}
+    path = tmp_path / "tiny.json"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    return path
+
+
+@pytest.mark.slow
+def test_eval_squad_writes_json_and_html(tmp_path: Path, embedder, capsys) -> None:
+    out_json, out_html = tmp_path / "out" / "run.json", tmp_path / "out" / "run.html"
+    code = main(
+        [
+            "--index-dir",
+            str(tmp_path / "unused-index"),
+            "eval",
+            "--squad",
+            str(_squad(tmp_path)),
+            "--unanswerable-share",
+            "0.34",
+            "--seed",
+            "1",
+            "--json",
+            str(out_json),
+            "--report",
+            str(out_html),
+            "--report",
+            str(tmp_path / "out" / "run.md"),
+        ]
+    )
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert (tmp_path / "out" / "run.md").is_file() and (tmp_path / "out" / "run.recall.png").is_file()
+    for method in ("hybrid", "dense", "lexical", "top-passage"):
+        assert method in captured.out
+    assert "Recall@1" in captured.out and "Answer hit" in captured.out
+    assert not (tmp_path / "unused-index").exists()  # SQuAD runs use their own temp index
+
+    data = json.loads(out_json.read_text(encoding="utf-8"))
+    assert data["command"].startswith("rag eval --squad")
+    qs = data["questions"]
+    assert len(qs) == 5
+    unanswerable = [q for q in qs if not q["expected"]["answers"]]
+    # seed 1 leaves out the Danube article: its three questions, written with answers, now have none
+    assert {q["id"] for q in unanswerable} == {"q0", "q1", "qx"}
+    assert all(q["expected"]["withheld_answers"] for q in unanswerable)
+    for q in qs:
+        assert set(q["methods"]) == {"hybrid", "dense", "lexical", "top-passage"}
+        top = q["methods"]["top-passage"]
+        assert not top["abstained"] and len(top["citations"]) == 1
+        for o in q["methods"].values():
+            assert {"grounded", "abstention_ok"} <= set(o["checks"])
+            assert all(c["grounded"] for c in o["citations"])  # one-line files: nothing dropped
+    summary = data["summary"]["top-passage"]
+    assert summary["abstention_recall"] == 0.0  # the baseline never abstains
+    assert summary["grounding"] == 1.0
+
+    page = out_html.read_text(encoding="utf-8")
+    assert "data:image/png;base64," in page and "<table>" in page
+    assert "<script>alert" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+
+
+@pytest.mark.slow
+def test_eval_bundled_set_markdown_report(built, embedder, tmp_path: Path, capsys) -> None:
+    report = tmp_path / "r.md"
+    code = main(
+        [
+            "--index-dir",
+            str(built.index_dir),
+            "--corpus",
+            str(built.corpus_dir),
+            "eval",
+            "--limit",
+            "4",
+            "--methods",
+            "hybrid,top-passage",
+            "--report",
+            str(report),
+        ]
+    )
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    text = report.read_text(encoding="utf-8")
+    assert "| metric | hybrid | top-passage |" in text
+    assert "rag eval --methods hybrid,top-passage --limit 4" in text
+    assert (tmp_path / "r.recall.png").read_bytes().startswith(b"\x89PNG")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["eval", "--qa", "a.jsonl", "--squad", "b.json"], "give --qa or --squad, not both"),
+        (["eval", "--report", "out.pdf"], "must end in .html or .md"),
+        (["eval", "--methods", "hybrid,magic"], "choose from hybrid, dense, lexical, top-passage"),
+        (["eval", "--limit", "0"], "--limit must be at least 1"),
+        (["eval", "--squad", "x.json", "--unanswerable-share", "1.5"], "below 1"),
+        (["eval", "--squad", "no-such.json"], "no such SQuAD file"),
+    ],
+)
+def test_eval_bad_input_is_one_line(args: list[str], message: str, tmp_path: Path, capsys) -> None:
+    code = main(["--index-dir", str(tmp_path / "i"), *args])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert message in err and "Traceback" not in err
+
+
+def test_eval_bad_qa_file_names_the_line(tmp_path: Path, built, capsys) -> None:
+    qa = tmp_path / "qa.jsonl"
+    qa.write_text('{"id": "a", "question": "Who?", "answers": ["X"], "sources": ["s"]}\n{oops\n')
+    code = main(["--index-dir", str(built.index_dir), "eval", "--qa", str(qa)])
+    err = capsys.readouterr().err
+    assert code == 2 and "qa.jsonl, line 2: not valid JSON" in err
