@@ -54,6 +54,10 @@ class Settings:
         default=2000,
         metadata={"env": "RAG_MAX_QUESTION_CHARS", "help": "longest question accepted"},
     )
+    max_upload_files: int = field(
+        default=20,
+        metadata={"env": "RAG_MAX_UPLOAD_FILES", "help": "files accepted in one web upload"},
+    )
     max_file_bytes: int = field(
         default=20_000_000,
         metadata={"env": "RAG_MAX_FILE_BYTES", "help": "largest document file indexed"},

@@ -361,6 +361,13 @@ def build_app(index: Index) -> gr.Blocks:
     ) -> tuple[Any, ...]:
         if not files:
             return ("Choose .txt, .md, .html or .pdf files to add.", *doc_views(), None)
+        if len(files) > settings.max_upload_files:
+            msg = (
+                f"{len(files)} files at once is over the limit of {settings.max_upload_files} "
+                "(RAG_MAX_UPLOAD_FILES); add them in smaller groups, or index a folder with "
+                "`rag index FOLDER`."
+            )
+            return (msg, *doc_views(), None)
         lines: list[str] = []
         saved: list[Path] = []
         for f in files:
@@ -601,7 +608,10 @@ def serve(
 
     >>> serve(Settings.from_env(), port=7860)   # doctest: +SKIP
     """
-    app, url = start(index or open_index(settings), host, port)
+    index = index or open_index(settings)
+    # load the model before the URL is shown, so the first question does not wait for it
+    index.embedder.embed(["warm up"])
+    app, url = start(index, host, port)
     announce(url)
     try:
         # not app.block_thread(): on Ctrl-C it stops the server but not the heartbeats, and the
