@@ -17,7 +17,7 @@ from pathlib import Path
 from index.store import ChromaStore, DocRecord, DocWrite, foreign_folder
 from rag.chunk import chunk_document
 from rag.embed import MODEL_NAME, Embedder, MiniLMEmbedder, model_dir
-from rag.errors import InputError
+from rag.errors import IndexCorruptError, InputError
 from rag.lexical import LexicalIndex, date_words
 from rag.load import Skipped, iter_files, load_document
 from rag.segment import split_sentences
@@ -87,6 +87,8 @@ def lexical_for(
     lex = LexicalIndex.build(ids, texts, meta)
     if len(ids) != expected:
         return lex  # the store changed while we read it: answer from memory, cache nothing
+    if foreign_folder(settings.index_dir):
+        return lex  # server mode with some other folder as --index-dir: write nothing into it
     tmp = root / f".tmp-{fp}-{time.time_ns()}"
     try:
         lex.save(tmp)
@@ -99,6 +101,11 @@ def lexical_for(
     except OSError:
         shutil.rmtree(tmp, ignore_errors=True)  # a read-only cache still answers, from memory
     return lex
+
+
+# names what sentence vectors are made from; part of every stored version, so changing it
+# (with sentence_embedding_text) re-embeds every document on the next `rag index`
+EMBED_SCHEME = "sentence-under-title"
 
 
 def sentence_embedding_text(title: str, sentence: str) -> str:
@@ -123,9 +130,9 @@ def _prepare(doc: Document, mdir: str, settings: Settings):  # type: ignore[no-u
 
 
 def versioned(doc: Document, settings: Settings) -> Document:
-    """The document with a hash that also names the model and the chunking, so changing
-    RAG_CHUNK_TOKENS (or the model) re-embeds every document on the next run."""
-    tag = f"{MODEL_NAME}/{settings.chunk_tokens}/{settings.chunk_overlap}"
+    """The document with a hash that also names the model, the chunking and what sentence
+    vectors are made from, so changing any of them re-embeds every document on the next run."""
+    tag = f"{MODEL_NAME}/{settings.chunk_tokens}/{settings.chunk_overlap}/{EMBED_SCHEME}"
     return replace(doc, content_hash=f"{doc.content_hash}@{content_id(tag)[:8]}")
 
 
@@ -193,6 +200,7 @@ def build_index(
         for doc_, sents, chunks, _cs, _upd in pending.items:
             texts.extend(c.text for c in chunks)
             texts.extend(sentence_embedding_text(doc_.title, s.text) for s in sents)
+        _check_space(settings, len(texts) + len(pending.items), sum(len(t) for t in texts))
         # a text that occurs twice (a dateline, a repeated heading) is embedded once
         unique = list(dict.fromkeys(texts))
         uvecs = embedder.embed(unique)
@@ -269,6 +277,31 @@ def build_index(
     _write_manifest(settings, docs)
     report.seconds = time.perf_counter() - t0
     return report
+
+
+# Chroma 1.5.9 takes about 7 KB of disk per record (its log, metadata, full-text index and
+# HNSW graph); twice that, plus a margin for SQLite's journal, is asked for before writing.
+BYTES_PER_RECORD = 16_000
+FREE_MARGIN_BYTES = 16_000_000
+
+
+def _check_space(settings: Settings, records: int, text_chars: int) -> None:
+    """Refuse to write when the index's disk is nearly full: a Chroma folder that runs out of
+    space mid-write fails that write, and later calls in the same process can then wait on
+    a lock for many minutes (a server stays stuck), so the run stops before writing."""
+    if settings.chroma_url:
+        return  # the server's disk is not ours to see
+    try:
+        free = shutil.disk_usage(settings.index_dir).free
+    except OSError:
+        return
+    need = records * BYTES_PER_RECORD + 4 * text_chars + FREE_MARGIN_BYTES
+    if free < need:
+        raise IndexCorruptError(
+            f"the disk holding {settings.index_dir} is nearly full: {free / 1e6:.1f} MB free, and "
+            f"indexing needs about {need / 1e6:.0f} MB. Free space and rerun; documents "
+            "indexed before this point are kept, the rest were not written."
+        )
 
 
 def _text_hash(content_hash: str) -> str:

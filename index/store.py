@@ -15,7 +15,7 @@ from urllib.parse import urlparse
 
 import numpy as np
 
-from rag.errors import IndexCorruptError, InputError, StoreUnavailableError
+from rag.errors import IndexCorruptError, InputError, RagError, StoreUnavailableError
 from rag.types import Chunk, Document, Sentence
 
 SCHEMA = 1
@@ -59,6 +59,18 @@ class StoredSentence:
     vector: np.ndarray
 
 
+@dataclass(frozen=True)
+class DocWrite:
+    """One document version ready to store: its records and their vectors."""
+
+    doc: Document
+    chunks: Sequence[Chunk]
+    chunk_vecs: np.ndarray
+    sentences: Sequence[Sentence]
+    sent_vecs: np.ndarray
+    chunk_sentences: Sequence[Sequence[str]]
+
+
 class VectorStore(Protocol):
     def documents(self) -> list[DocRecord]: ...
     def write_document(
@@ -69,7 +81,7 @@ class VectorStore(Protocol):
     def query(self, vector: np.ndarray, k: int, where: dict[str, Any] | None = None) -> list[tuple[StoredChunk, float]]: ...
     def get_chunks(self, ids: Sequence[str]) -> list[StoredChunk]: ...
     def get_sentences(self, ids: Sequence[str]) -> list[StoredSentence]: ...
-    def all_chunk_texts(self) -> tuple[list[str], list[str]]: ...
+    def all_chunk_texts(self, committed: dict[str, str] | None = None) -> tuple[list[str], list[str]]: ...
 
 
 def _date_num(date: str | None) -> int:
@@ -87,10 +99,69 @@ def _wrap(e: Exception, where: str) -> Exception:
             "the local index folder."
         )
     if "readonly" in low or "read-only" in low or "read only" in low or "permission" in low:
-        return IndexCorruptError(f"the index at {where} cannot be written ({text[:160]}); check its permissions")
+        # Chroma writes to its folder even to answer, so a read-only copy cannot be opened
+        return IndexCorruptError(
+            f"the index at {where} cannot be written ({text[:160]}); Chroma needs write access "
+            "to its folder, even to answer: check its permissions, or copy it somewhere writable"
+        )
     if "disk" in low and "full" in low or "no space" in low:
         return IndexCorruptError(f"the disk holding {where} is full ({text[:120]}); free space and rerun")
+    if "not a database" in low or "malformed" in low or "corrupt" in low:
+        return IndexCorruptError(
+            f"the index at {where} is damaged or is not a Chroma index ({text[:120]}); move it "
+            "aside and run `rag index` to build a new one"
+        )
     return IndexCorruptError(f"the index at {where} could not be used ({text[:200]})")
+
+
+INDEX_MARKS = ("chroma", "lexical", "manifest.json")
+
+
+def foreign_folder(index_dir: Path) -> str | None:
+    """Why ``index_dir`` cannot be an index folder (it holds other things), or None if it can.
+
+    An index folder is new, empty, or holds what `rag index` writes; anything else is some
+    other folder given by mistake, and nothing is written into it.
+    """
+    if not index_dir.exists():
+        return None
+    if not index_dir.is_dir():
+        return f"{index_dir} is a file, not an index folder: pass a folder with --index-dir"
+    try:
+        names = {p.name for p in index_dir.iterdir()}
+    except OSError as e:
+        return f"{index_dir} cannot be read ({e.strerror})"
+    if names and not names & set(INDEX_MARKS):
+        shown = ", ".join(sorted(names)[:3]) + (", ..." if len(names) > 3 else "")
+        return (
+            f"{index_dir} is not an index folder (it holds {shown}); nothing was written to "
+            "it. Pass a new or empty folder, or the one `rag index` made, with --index-dir "
+            "(RAG_INDEX_DIR)"
+        )
+    return None
+
+
+def _forget_failed_system(path: Path) -> None:
+    """Drop Chroma's cached System for ``path`` when no client holds it.
+
+    chromadb 1.5.9 caches one System per folder before starting it, and keeps it when the
+    start fails (a read-only or damaged folder): every later client of that folder in this
+    process would then fail too, even after the folder is fixed.
+    """
+    try:
+        from chromadb.api.shared_system_client import SharedSystemClient as Shared
+    except ImportError:
+        return
+    key = str(path)
+    with Shared._refcount_lock:
+        if Shared._identifier_to_refcount.get(key, 0) > 0:
+            return
+        system = Shared._identifier_to_system.pop(key, None)
+    if system is not None:
+        try:
+            system.stop()
+        except Exception:  # it never started; there is nothing to stop
+            pass
 
 
 class ChromaStore:
@@ -127,6 +198,9 @@ class ChromaStore:
                 self._client.heartbeat()
             else:
                 path = self.index_dir / "chroma"
+                foreign = foreign_folder(self.index_dir)
+                if foreign:
+                    raise InputError(foreign)
                 if not create and not (path / "chroma.sqlite3").is_file():
                     from rag.errors import IndexMissingError
 
@@ -142,6 +216,8 @@ class ChromaStore:
 
             if isinstance(e, IndexMissingError):
                 raise
+            if not self.url:
+                _forget_failed_system(self.index_dir / "chroma")
             raise _wrap(e, self.where) from None
         return self._client
 
@@ -180,14 +256,40 @@ class ChromaStore:
 
     def ensure(self) -> None:
         """Create the collections if they are missing (indexing does this)."""
-        for kind in ("docs", "chunks", "sentences"):
+        for kind in ("docs", "chunks", "sentences", "meta"):
             self._col(kind, create=True)
+
+    def generation(self) -> str | None:
+        """A stamp that changes whenever a document is committed or deleted: a reader checks
+        it in one small call instead of reading every commit record (seconds at 30k documents).
+        None when the index predates the stamp or was never written."""
+        try:
+            col = self._col("meta")
+        except RagError as e:
+            if isinstance(e, StoreUnavailableError):
+                raise
+            return None
+        got = self._call(col.get, ids=["generation"], include=["metadatas"])
+        return str(got["metadatas"][0]["stamp"]) if got["ids"] else None
+
+    def _bump(self) -> None:
+        import uuid
+
+        self._call(
+            self._col("meta", create=True).upsert, ids=["generation"], embeddings=[[1.0]],
+            documents=[""], metadatas=[{"stamp": uuid.uuid4().hex}],
+        )
 
     # -- reading --------------------------------------------------------------------------
     def documents(self) -> list[DocRecord]:
-        got = self._call(self._col("docs").get, include=["metadatas"])
+        col = self._col("docs")
+        metas: list[dict[str, Any]] = []
+        n = self._call(col.count)
+        # in pages: one `get` of more than ~32k records exceeds SQLite's variable limit
+        for off in range(0, n, 5000):
+            metas.extend(self._call(col.get, include=["metadatas"], limit=5000, offset=off)["metadatas"])
         out = []
-        for m in got["metadatas"] or []:
+        for m in metas:
             out.append(
                 DocRecord(
                     source=str(m["source"]), content_hash=str(m["hash"]), title=str(m.get("title", "")),
@@ -200,6 +302,19 @@ class ChromaStore:
 
     def count(self) -> int:
         return int(self._call(self._col("chunks").count))
+
+    def counts(self) -> dict[str, int]:
+        """Records per collection: ``{"docs": .., "chunks": .., "sentences": ..}``."""
+        return {k: int(self._call(self._col(k).count)) for k in ("docs", "chunks", "sentences")}
+
+    def ids(self, kind: str) -> list[str]:
+        """Every record id of one collection ("docs", "chunks" or "sentences"), in pages."""
+        col = self._col(kind)
+        out: list[str] = []
+        n = self._call(col.count)
+        for off in range(0, n, 5000):
+            out.extend(self._call(col.get, include=[], limit=5000, offset=off)["ids"])
+        return out
 
     def query(self, vector: np.ndarray, k: int, where: dict[str, Any] | None = None) -> list[tuple[StoredChunk, float]]:
         col = self._col("chunks")
@@ -244,17 +359,22 @@ class ChromaStore:
             )
         return out
 
-    def all_chunk_texts(self) -> tuple[list[str], list[str]]:
+    def all_chunk_texts(self, committed: dict[str, str] | None = None) -> tuple[list[str], list[str]]:
+        """Ids and texts of the chunks, sorted by id; with ``committed`` ({source: hash}), only
+        those of committed document versions (a half-written or half-deleted one is left out).
+        """
         col = self._col("chunks")
-        ids: list[str] = []
-        texts: list[str] = []
+        rows: list[tuple[str, str]] = []
         n = self._call(col.count)
         page = 5000
         for off in range(0, n, page):
-            res = self._call(col.get, include=["documents"], limit=page, offset=off)
-            ids.extend(res["ids"])
-            texts.extend(res["documents"])
-        return ids, texts
+            res = self._call(col.get, include=["documents", "metadatas"], limit=page, offset=off)
+            for cid, text, m in zip(res["ids"], res["documents"], res["metadatas"], strict=True):
+                if committed is None or committed.get(str(m["source"])) == m.get("doc_hash"):
+                    rows.append((cid, text))
+        # sorted, so the embedded folder and a server give the same lexical index
+        rows.sort()
+        return [r[0] for r in rows], [r[1] for r in rows]
 
     # -- writing --------------------------------------------------------------------------
     def write_document(
@@ -262,50 +382,64 @@ class ChromaStore:
         sentences: Sequence[Sentence], sent_vecs: np.ndarray, chunk_sentences: Sequence[Sequence[str]],
     ) -> None:
         """Write a document's records, then its commit record, then drop its older records."""
-        self.ensure()
-        date = doc.date or ""
-        for batch in _batches(range(len(sentences)), 2000):
-            self._call(
-                self._col("sentences").upsert,
-                ids=[sentences[i].id for i in batch],
-                embeddings=sent_vecs[batch[0] : batch[-1] + 1],
-                documents=[sentences[i].text for i in batch],
-                metadatas=[
-                    {
-                        "source": doc.source, "start": sentences[i].start, "end": sentences[i].end,
-                        "index": sentences[i].index, "heading": sentences[i].is_heading,
-                        "doc_hash": doc.content_hash,
-                    }
-                    for i in batch
-                ],
-            )
-        for batch in _batches(range(len(chunks)), 2000):
-            self._call(
-                self._col("chunks").upsert,
-                ids=[chunks[i].id for i in batch],
-                embeddings=chunk_vecs[batch[0] : batch[-1] + 1],
-                documents=[chunks[i].text for i in batch],
-                metadatas=[
-                    {
-                        "source": doc.source, "title": doc.title, "date": date,
-                        "date_num": _date_num(doc.date), "start": chunks[i].start, "end": chunks[i].end,
-                        "index": chunks[i].index, "doc_hash": doc.content_hash,
-                        "sentences": ",".join(chunk_sentences[i]),
-                    }
-                    for i in batch
-                ],
-            )
-        # the commit record: until it is written, queries ignore this version's records
-        vec = chunk_vecs.mean(axis=0) if len(chunk_vecs) else np.zeros(384, dtype=np.float32)
-        self._call(
-            self._col("docs").upsert,
-            ids=[doc.doc_id], embeddings=[vec.tolist()], documents=[doc.title],
-            metadatas=[{
-                "source": doc.source, "hash": doc.content_hash, "title": doc.title, "date": date,
-                "author": doc.author or "", "chunks": len(chunks), "sentences": len(sentences),
-            }],
+        self.write_documents(
+            [DocWrite(doc, chunks, chunk_vecs, sentences, sent_vecs, chunk_sentences)],
+            replaced=[doc.source],
         )
-        self._drop_stale(doc.source, keep_hash=doc.content_hash)
+
+    def write_documents(self, writes: Sequence[DocWrite], replaced: Iterable[str] = ()) -> None:
+        """Write several documents with a few large calls: every chunk and sentence record
+        first, then the commit records, then the older records of the ``replaced`` sources.
+
+        A crash before the commit records leaves these versions invisible (and the next
+        ``rag index`` writes them again); a crash after leaves them complete.
+        """
+        if not writes:
+            return
+        self.ensure()
+        sent_rows: list[tuple[str, list[float] | np.ndarray, str, dict[str, Any]]] = []
+        chunk_rows: list[tuple[str, list[float] | np.ndarray, str, dict[str, Any]]] = []
+        for w in writes:
+            doc, date = w.doc, w.doc.date or ""
+            for i, s in enumerate(w.sentences):
+                sent_rows.append((s.id, w.sent_vecs[i], s.text, {
+                    "source": doc.source, "start": s.start, "end": s.end, "index": s.index,
+                    "heading": s.is_heading, "doc_hash": doc.content_hash,
+                }))
+            for i, c in enumerate(w.chunks):
+                chunk_rows.append((c.id, w.chunk_vecs[i], c.text, {
+                    "source": doc.source, "title": doc.title, "date": date,
+                    "date_num": _date_num(doc.date), "start": c.start, "end": c.end,
+                    "index": c.index, "doc_hash": doc.content_hash,
+                    "sentences": ",".join(w.chunk_sentences[i]),
+                }))
+        for kind, rows in (("sentences", sent_rows), ("chunks", chunk_rows)):
+            for batch in _batches(rows, 2000):
+                self._call(
+                    self._col(kind).upsert,
+                    ids=[r[0] for r in batch], embeddings=np.asarray([r[1] for r in batch]),
+                    documents=[r[2] for r in batch], metadatas=[r[3] for r in batch],
+                )
+        # the commit records: until they are written, queries ignore these versions' records
+        marks = []
+        for w in writes:
+            vec = w.chunk_vecs.mean(axis=0) if len(w.chunk_vecs) else np.zeros(384, dtype=np.float32)
+            marks.append((w.doc.doc_id, vec, w.doc.title, {
+                "source": w.doc.source, "hash": w.doc.content_hash, "title": w.doc.title,
+                "date": w.doc.date or "", "author": w.doc.author or "",
+                "chunks": len(w.chunks), "sentences": len(w.sentences),
+            }))
+        for batch in _batches(marks, 2000):
+            self._call(
+                self._col("docs").upsert,
+                ids=[m[0] for m in batch], embeddings=np.asarray([m[1] for m in batch]),
+                documents=[m[2] for m in batch], metadatas=[m[3] for m in batch],
+            )
+        self._bump()
+        hashes = {w.doc.source: w.doc.content_hash for w in writes}
+        for source in replaced:
+            if source in hashes:
+                self._drop_stale(source, keep_hash=hashes[source])
 
     def _drop_stale(self, source: str, keep_hash: str | None) -> None:
         where: dict[str, Any] = {"source": source}
@@ -319,6 +453,7 @@ class ChromaStore:
         from rag.types import content_id
 
         self._call(self._col("docs", create=True).delete, ids=[content_id("doc", source)])
+        self._bump()
         self._drop_stale(source, keep_hash=None)
 
     def drop_orphans(self, committed: dict[str, str]) -> int:

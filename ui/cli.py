@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -75,27 +76,45 @@ def index_cmd(ctx: click.Context, paths: tuple[Path, ...], keep_missing: bool) -
     click.echo(report.summary())
 
 
-def _read_questions(path: Path) -> list[tuple[str, str]]:
+def _read_questions(path: Path, max_chars: int) -> Iterator[tuple[str, str | None, str | None]]:
+    """(id, question, error) for each non-blank line, read one line at a time: a file of any
+    size is answered in bounded memory, and a line too long to hold a question is refused."""
     from rag.errors import InputError
 
+    # room for a question at the limit written as JSON with escapes, plus its id
+    limit = 6 * max_chars + 1000
     try:
-        raw = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as e:
-        raise InputError(f"cannot read the questions file {path}: {e}") from None
-    out: list[tuple[str, str]] = []
-    for n, line in enumerate(raw.splitlines(), start=1):
-        line = line.strip()
-        if not line:
-            continue
-        if line.startswith("{"):
+        f = path.open(encoding="utf-8-sig", newline=None)
+    except OSError as e:
+        raise InputError(f"cannot read the questions file {path}: {e.strerror}") from None
+    with f:
+        n = 0
+        while True:
+            try:
+                line = f.readline(limit + 1)
+            except UnicodeDecodeError as e:
+                raise InputError(f"{path}, after line {n}: not UTF-8 text ({e.reason})") from None
+            except OSError as e:
+                raise InputError(f"cannot read the questions file {path}: {e.strerror}") from None
+            if not line:
+                return
+            n += 1
+            if len(line) > limit and not line.endswith("\n"):
+                while line and not line.endswith("\n"):  # skip the rest, a bounded piece at a time
+                    line = f.readline(65536)
+                yield str(n), None, f"line {n} is over {limit:,} characters: not a question"
+                continue
+            line = line.strip()
+            if not line:
+                continue
+            if not line.startswith("{"):
+                yield str(n), line, None
+                continue
             try:
                 obj = json.loads(line)
-                out.append((str(obj.get("id", n)), str(obj["question"])))
-            except (ValueError, KeyError, AttributeError):
-                raise InputError(f"{path}, line {n}: not a JSON object with a \"question\" key") from None
-        else:
-            out.append((str(n), line))
-    return out
+                yield str(obj.get("id", n)), str(obj["question"]), None
+            except (ValueError, KeyError, AttributeError, TypeError):
+                yield str(n), None, f'line {n}: not a JSON object with a "question" key'
 
 
 @cli.command("ask")
@@ -121,13 +140,19 @@ def ask_cmd(ctx: click.Context, question: str | None, as_json: bool, markdown: b
         if question is None:
             raise click.UsageError('give a QUESTION, e.g. rag ask "Who rejected the ceasefire?"')
         clean_question(question, settings.max_question_chars)  # before loading anything heavy
+    elif not questions.is_file():
+        from rag.errors import InputError
+
+        raise InputError(f"no such questions file: {questions}")
     idx = open_index(settings)
     if questions is not None:
-        for qid, q in _read_questions(questions):
-            try:
-                rec: dict[str, Any] = {"id": qid, **idx.ask(q).to_dict()}
-            except RagError as e:
-                rec = {"id": qid, "question": q, "error": str(e)}
+        for qid, q, problem in _read_questions(questions, settings.max_question_chars):
+            rec: dict[str, Any] = {"id": qid, "question": q, "error": problem}
+            if q is not None:
+                try:
+                    rec = {"id": qid, **idx.ask(q).to_dict()}
+                except RagError as e:
+                    rec["error"] = str(e)
             click.echo(json.dumps(rec, ensure_ascii=False))
         return
     assert question is not None
@@ -138,6 +163,188 @@ def ask_cmd(ctx: click.Context, question: str | None, as_json: bool, markdown: b
         click.echo(to_markdown(answer), nl=False)
     else:
         click.echo(to_text(answer), nl=False)
+
+
+@cli.command("serve")
+@click.option(
+    "--host", default="127.0.0.1", show_default=True,
+    help="Address to listen on; keep the loopback default unless others must reach the page.",
+)
+@click.option(
+    "--port", default=7860, show_default=True, type=click.IntRange(1, 65535),
+    help="Port to listen on.",
+)
+@click.pass_context
+def serve_cmd(ctx: click.Context, host: str, port: int) -> None:
+    """Start the web chat (and its `ask` API endpoint); index the corpus first if needed.
+
+    \b
+    Example:
+        rag serve                      # http://127.0.0.1:7860
+        rag serve --port 8080
+    """
+    from index.service import open_index
+    from rag.errors import IndexMissingError
+
+    settings = _settings(ctx)
+    try:
+        idx = open_index(settings)
+    except IndexMissingError:
+        click.echo(f"no index yet: indexing {settings.corpus_dir} first", err=True)
+        ctx.invoke(index_cmd, paths=(), keep_missing=False)
+        idx = open_index(settings)
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        click.echo(
+            f"warning: the page has no login; anyone who can reach {host}:{port} can read the "
+            "documents and add files",
+            err=True,
+        )
+    from ui.web import serve
+
+    def announce(url: str) -> None:
+        click.echo(f"web chat: {url}  (Ctrl-C to stop)")
+
+    serve(settings, host, port, index=idx, announce=announce)
+
+
+@cli.command("eval")
+@click.option(
+    "--qa", "qa_file", type=click.Path(path_type=Path), default=None,
+    help="Q&A set in the project's JSONL format, run on the configured index [eval/qa.jsonl].",
+)
+@click.option(
+    "--squad", "squad_file", type=click.Path(path_type=Path), default=None,
+    help="A SQuAD v1.1 JSON file instead: its paragraphs become a temporary corpus and index.",
+)
+@click.option(
+    "--unanswerable-share", type=float, default=0.2, show_default=True,
+    help="With --squad: share of articles left out, so their questions are unanswerable.",
+)
+@click.option(
+    "--seed", type=int, default=0, show_default=True,
+    help="With --squad: seed that picks the left-out articles.",
+)
+@click.option(
+    "--methods", default="hybrid,dense,lexical,top-passage", show_default=True,
+    help="Comma-separated methods to run.",
+)
+@click.option(
+    "--json", "json_out", type=click.Path(path_type=Path), default=None,
+    help="Write every per-question record to this JSON file.",
+)
+@click.option(
+    "--report", type=click.Path(path_type=Path), multiple=True,
+    help="Write a report: .html (plot embedded) or .md (plot in a PNG beside it). Repeatable.",
+)
+@click.option("--limit", type=int, default=None, help="Only the first N questions.")
+@click.pass_context
+def eval_cmd(
+    ctx: click.Context, qa_file: Path | None, squad_file: Path | None, unanswerable_share: float,
+    seed: int, methods: str, json_out: Path | None, report: tuple[Path, ...], limit: int | None,
+) -> None:
+    """Score the answerer, its dense-only and BM25-only ablations and a whole-passage baseline.
+
+    \b
+    Example:
+        rag eval                                   # eval/qa.jsonl on the configured index
+        rag eval --report eval.html --json eval.json
+        rag eval --squad eval/data/xquad-en/xquad.en.json --unanswerable-share 0.2
+    """
+    from rag.errors import InputError
+
+    if qa_file is not None and squad_file is not None:
+        raise InputError("give --qa or --squad, not both")
+    if limit is not None and limit < 1:
+        raise InputError(f"--limit must be at least 1. Currently, it is {limit}.")
+    if squad_file is not None and not 0.0 <= unanswerable_share < 1.0:
+        raise InputError(
+            "--unanswerable-share must be at least 0 and below 1. "
+            f"Currently, it is {unanswerable_share}."
+        )
+    from eval.report import check_report_path, print_table, write_json, write_report
+    from eval.run import METHODS, evaluate_qa, evaluate_squad, rich_progress
+
+    chosen = tuple(m.strip() for m in methods.split(",") if m.strip())
+    if not chosen or any(m not in METHODS for m in chosen):
+        raise InputError(f"--methods {methods!r}: choose from {', '.join(METHODS)}")
+    for path in report:
+        check_report_path(path)
+    settings = _settings(ctx)
+
+    def say(msg: str) -> None:
+        click.echo(msg, err=True)
+
+    with rich_progress("eval") as progress:
+        if squad_file is not None:
+            run = evaluate_squad(
+                settings, squad_file, unanswerable_share, seed, chosen, limit, progress, say
+            )
+        else:
+            from eval.dataset import DEFAULT_QA
+
+            run = evaluate_qa(settings, qa_file or DEFAULT_QA, chosen, limit, progress, say)
+    # the command that reproduces these numbers, for the report
+    words = ["rag", "eval"]
+    if squad_file is not None:
+        words += ["--squad", str(squad_file), "--unanswerable-share", str(unanswerable_share)]
+        words += ["--seed", str(seed)]
+    elif qa_file is not None:
+        words += ["--qa", str(qa_file)]
+    if chosen != METHODS:
+        words += ["--methods", ",".join(chosen)]
+    if limit is not None:
+        words += ["--limit", str(limit)]
+    run.command = " ".join(words)
+    print_table(run)
+    if json_out is not None:
+        write_json(run, json_out)
+        click.echo(f"wrote {json_out}", err=True)
+    for path in report:
+        for p in write_report(run, path):
+            click.echo(f"wrote {p}", err=True)
+
+
+@cli.command("bench")
+@click.option("--sizes", default="1k,10k", show_default=True,
+              help="Synthetic corpus sizes in chunks, e.g. 1k,10k,100k (100k takes long on 2 cores).")
+@click.option("--questions", default=100, show_default=True, help="Questions timed per index.")
+@click.option("--server/--no-server", default=True, show_default=True,
+              help="Also time a `chroma run` server on 127.0.0.1 (started and stopped by the bench).")
+@click.option("--random-from", default="50k", show_default=True,
+              help="Sizes at or above this fill the index with random unit vectors instead of the "
+                   "model (latency only; no throughput is reported for them).")
+@click.option("--workdir", type=click.Path(path_type=Path), default=None,
+              help="Keep corpora, indexes and bench.json here (default: a temporary folder).")
+def bench_cmd(sizes: str, questions: int, server: bool, random_from: str, workdir: Path | None) -> None:
+    """Measure indexing throughput against raw model encode, warm question latency by stage,
+    peak memory and `rag ask` cold start, on synthetic corpora the bench writes itself.
+
+    \b
+    Example:
+        rag bench                          # 1k and 10k chunks, embedded and server
+        rag bench --sizes 1k --no-server   # a quick look
+        rag bench --sizes 1k,10k,100k --workdir /tmp/bench
+    """
+    import tempfile
+
+    from index.bench import BenchConfig, parse_size, render, run_bench
+
+    cfg = BenchConfig(
+        sizes=[parse_size(s) for s in sizes.split(",") if s.strip()], workdir=Path("."),
+        questions=questions, server=server, fake_from=parse_size(random_from),
+    )
+
+    def log(msg: str) -> None:
+        click.echo(f"bench: {msg}", err=True)
+
+    if workdir is not None:
+        cfg.workdir = workdir
+        res = run_bench(cfg, log)
+    else:
+        with tempfile.TemporaryDirectory(prefix="rag-bench-") as tmp:
+            cfg.workdir = Path(tmp)
+            res = run_bench(cfg, log)
+    click.echo(render(res), nl=False)
 
 
 def main(argv: list[str] | None = None) -> int:

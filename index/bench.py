@@ -1,0 +1,835 @@
+"""`rag bench`: indexing throughput against the model's own limit, question latency at scale,
+memory and cold start, on a synthetic corpus the bench writes itself (nothing is downloaded).
+
+>>> from index.bench import synth_corpus
+>>> info = synth_corpus(Path("/tmp/c1k"), chunks=1000)      # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import random
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rag.embed import Embedder
+from rag.errors import InputError, RagError, StoreUnavailableError
+from rag.settings import Settings
+
+QA_FILE = Path(__file__).resolve().parent.parent / "eval" / "qa.jsonl"
+
+# -- the synthetic corpus ------------------------------------------------------------------
+# Local news of invented towns: each document is one event (a council, a company or a
+# university deciding about a project) told in varied sentences built from templates and
+# word lists, with numbers, dates, names and quotes, so chunking, sentence splitting, BM25
+# and the answerer see text shaped like the real corpus.
+
+_SYL = (
+    "bar bel dor fen gal hal kor lin mar nor os pel quin ros sal tor ul vel wen yar zan "
+    "brin cal dun eth fal grim hel isk jor kel lom mir nes ord pra ril sten tav ver wil"
+).split()
+_TOWN_END = (
+    "ford",
+    "haven",
+    "mere",
+    "stead",
+    "wick",
+    "bury",
+    "holm",
+    "vale",
+    "by",
+    "dorf",
+    "ton",
+    "minster",
+)
+_FIRST = (
+    "Anna Marek Leila Tomas Ingrid Rafael Noor Elena Pieter Sofia Kenji Amara Lukas Hana Omar "
+    "Greta Mateo Yara Jonas Priya Viktor Ines Samuel Freya Dmitri Clara Ayodele Henrik Lucia Farid"
+).split()
+_LAST = (
+    "Halvorsen Novak Rahimi Castell Okafor Lindqvist Moreau Brandt Kovacs Ferreira Tanaka "
+    "Mensah Dubois Petrov Aalto Richter Haddad Silva Eriksen Marino Weiss Kaya Olsen Varga "
+    "Nakamura Adeyemi Costa Berg Schneider Rossi"
+).split()
+_BODY = (
+    ("town council", "council"),
+    ("regional assembly", "assembly"),
+    ("port authority", "authority"),
+    ("water board", "board"),
+    ("university senate", "senate"),
+    ("transport agency", "agency"),
+    ("hospital trust", "trust"),
+    ("chamber of commerce", "chamber"),
+)
+_ROLE = (
+    "mayor",
+    "finance director",
+    "chief engineer",
+    "spokesperson",
+    "chair",
+    "opposition leader",
+    "union representative",
+    "project manager",
+    "head of planning",
+    "auditor",
+)
+_PROJECT = (
+    ("tram line", "the tracks", "passengers"),
+    ("harbour wall", "the quay", "ships"),
+    ("children's hospital", "the wards", "patients"),
+    ("wind farm", "the turbines", "households"),
+    ("water treatment plant", "the filters", "residents"),
+    ("public library", "the reading rooms", "readers"),
+    ("cycle bridge", "the crossing", "cyclists"),
+    ("district heating network", "the pipes", "homes"),
+    ("science park", "the laboratories", "researchers"),
+    ("flood barrier", "the gates", "streets"),
+    ("bus depot", "the electric fleet", "commuters"),
+    ("concert hall", "the auditorium", "visitors"),
+)
+_DECIDE = ("approved", "rejected", "postponed", "scaled back", "expanded", "reopened talks on")
+_REASON = (
+    "rising construction costs",
+    "a shortage of skilled workers",
+    "objections from residents",
+    "a court ruling on the environmental permit",
+    "higher interest rates",
+    "delays in steel deliveries",
+    "a new national subsidy scheme",
+    "falling tax revenue",
+    "an independent safety review",
+    "pressure from local businesses",
+)
+_MONTHS = (
+    "January February March April May June July August September October November December"
+).split()
+_FUNDER = (
+    "the national government",
+    "a European fund",
+    "a private consortium",
+    "local pension funds",
+    "a bond issue",
+)
+
+
+@dataclass
+class SynthDoc:
+    source: str
+    text: str
+    place: str
+    project: str
+    amount: str
+    question: str  # a question this document (and only this one) answers
+    others: list[str] = field(default_factory=list)  # more such questions, of other kinds
+
+
+@dataclass
+class SynthInfo:
+    docs: list[SynthDoc] = field(default_factory=list)
+    words: int = 0
+    est_chunks: int = 0
+
+
+def _name(r: random.Random) -> str:
+    return f"{r.choice(_FIRST)} {r.choice(_LAST)}"
+
+
+def _town(r: random.Random, used: set[str]) -> str:
+    while True:
+        n = r.randint(1, 2)
+        t = "".join(r.choice(_SYL) for _ in range(n)) + r.choice(_TOWN_END)
+        t = t.capitalize()
+        if t not in used:
+            used.add(t)
+            return t
+
+
+def synth_document(r: random.Random, place: str, paragraphs: int) -> SynthDoc:
+    """One news story about one decision, ``paragraphs`` paragraphs long; no sentence is
+    repeated within a story (the model would embed a repeat for free, which real text rarely
+    offers)."""
+    body, short = r.choice(_BODY)
+    project, part, users = r.choice(_PROJECT)
+    verb = r.choice(_DECIDE)
+    amount = f"{r.randint(3, 480)} million euros"
+    day, month, year = r.randint(1, 28), r.choice(_MONTHS), r.randint(2019, 2026)
+    p1, p2, p3, who = _name(r), _name(r), _name(r), _name(r)
+    role1, role2, role3, role4 = r.sample(_ROLE, 4)
+    reason, reason2, why = r.sample(_REASON, 3)
+    funder = r.choice(_FUNDER)
+    m2, m3 = r.sample(_MONTHS, 2)
+    users_n = f"{r.randint(2, 95) * 1000:,}"
+    lead = r.choice(
+        [
+            f"The {place} {body} {verb} the {amount} {project} on {day} {month} {year}.",
+            f"On {day} {month} {year}, the {place} {body} {verb} plans for a {project} costing {amount}.",
+            f"After months of debate, the {body} of {place} {verb} the {project}, a scheme priced at "
+            f"{amount}.",
+        ]
+    )
+    pool = [
+        f"The vote in {place} passed by {r.randint(11, 40)} to {r.randint(2, 20)}, with several members "
+        "abstaining.",
+        f"{p1}, the {short}'s {role1}, said the decision followed {reason}.",
+        f'"We cannot ask {users} to wait another decade," {p1} told reporters after the meeting.',
+        f"About {r.randint(12, 88)}% of the money for {place} is expected to come from {funder}.",
+        f"Engineers in {place} estimate that {part} will serve around {users_n} {users} a day once finished.",
+        f"Work on {part} in {place} is planned to take {r.randint(2, 9)} years, according to the {short}'s "
+        "timetable.",
+        f"{p2}, the {role2}, warned that {reason2} could push the cost above {amount}.",
+        f'"The numbers have changed since the first study," {p2} said, pointing to {reason2}.',
+        f"Critics in {place} argue that the {project} was never the most urgent need.",
+        f"A public consultation in {place} drew more than {r.randint(2, 40) * 100} written responses, most of "
+        f"them about {part}.",
+        f"The {short} in {place} will publish a revised budget for the {project} in {m2}.",
+        f"{who}, who works as {role4} for a neighbouring town, called the plan realistic.",
+        f"{who} added that {why} had already delayed similar schemes elsewhere.",
+        f"Local shops near {part} in {place} fear {r.randint(2, 14)} months of road closures during "
+        "construction.",
+        f"The first contract, for preparatory work on {part} in {place}, is due to be signed in {m3} "
+        f"{year + 1}.",
+        f"Supporters say the {project} will cut travel times and bring {r.randint(40, 900)} new jobs "
+        f"to {place}.",
+        f"In {year - r.randint(1, 6)}, a smaller version of the {project} was shelved because of "
+        f"{why}.",
+        f"Residents of {place} can follow the progress of {part} on the {short}'s website.",
+        f"The {role3} of the {short}, {p3}, said an independent audit would follow in {year + 1}.",
+        f"A survey of {r.randint(3, 20) * 100} {users} in {place} found that {r.randint(20, 80)}% backed the plan.",
+        f"Opposition members in {place} asked why {funder} had not been approached earlier.",
+        f"The {short} in {place} said the {project} would be built to the highest safety standards.",
+        f"Fees linked to the {place} {project} will be reviewed every {r.randint(2, 5)} years.",
+        f"{p3} described the meeting as long but constructive.",
+        f"The {short} of {place} first discussed the {project} in {year - r.randint(2, 8)}.",
+        f"{_name(r)}, a resident of {place} for {r.randint(5, 40)} years, said the {project} was "
+        "overdue.",
+        f"Construction firms from {r.randint(2, 9)} countries have expressed interest in the "
+        f"tender for the {place} {project}.",
+        f"The {place} {project} is designed to last at least {r.randint(30, 100)} years.",
+        f"Maintenance in {place} is expected to cost about {r.randint(1, 12)} million euros a year.",
+        f"Environmental groups in {place} asked the {short} to protect the wetlands near {part}.",
+        f"The next public meeting on the {place} {project} is scheduled for {r.randint(1, 28)} {m2}.",
+        f"Towns around {place} have been invited to share the cost of {part}.",
+        f"According to the {place} {short}'s own figures, {r.randint(10, 60)}% of {users} would benefit "
+        "directly.",
+        f"The decision ends a dispute that began when the first plans for {part} were published "
+        f"in {place}.",
+        f"{p1} said the {short} had learned from mistakes made on earlier projects.",
+        f"Members of the {place} youth council presented a petition with {r.randint(3, 30) * 100} "
+        "signatures.",
+        f"The national audit office will review the {place} {project} once the first phase is complete.",
+    ]
+    r.shuffle(pool)
+    paras: list[list[str]] = [[lead]]
+    for i in range(paragraphs):
+        take = r.randint(3, 5) - (1 if i == 0 else 0)
+        paras[-1].extend(pool[:take])
+        pool = pool[take:]
+        if i < paragraphs - 1 and len(pool) >= 3:
+            paras.append([])
+        elif len(pool) < 3:
+            break
+    title = f"{place} {short} {verb} {amount} {project}"
+    date = f"{year}-{_MONTHS.index(month) + 1:02d}-{day:02d}"
+    text = (
+        f"---\ntitle: {title}\ndate: {date}\nauthor: {_name(r)}\n---\n{title}\n\n"
+        + "\n\n".join(" ".join(p) for p in paras if p)
+        + "\n"
+    )
+    question = f"How much does the {project} in {place} cost?"
+    others = [
+        f"When did the {body} of {place} decide on the {project}?",
+        f"What did the {place} {short} decide about the {project}?",
+        f"Who warned that the cost of the {project} in {place} could rise?",
+    ]
+    return SynthDoc("", text, place, project, amount, question, others)
+
+
+def synth_corpus(folder: Path, chunks: int, seed: int = 0) -> SynthInfo:
+    """Write about ``chunks`` chunks' worth of synthetic news stories (200-token chunks) into
+    ``folder`` as Markdown files with front matter; the same ``seed`` writes the same corpus.
+    """
+    r = random.Random(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    info = SynthInfo()
+    used: set[str] = set()
+    tokens = 0.0
+    # a chunk of 200 tokens with 40 of overlap moves on by about 160 tokens
+    while tokens / 160 < chunks:
+        place = _town(r, used)
+        doc = synth_document(r, place, r.randint(3, 8))
+        n = len(info.docs)
+        doc.source = f"{n // 1000:03d}/{n:06d}-{place.lower()}.md"
+        path = folder / doc.source
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(doc.text, encoding="utf-8")
+        words = len(doc.text.split())
+        info.words += words
+        tokens += words * 1.3 + 20  # word pieces per word, plus what a chunk loses at its edges
+        info.docs.append(doc)
+    info.est_chunks = round(tokens / 160)
+    return info
+
+
+def parse_size(label: str) -> int:
+    """ "1k" -> 1000, "10k" -> 10000, "2500" -> 2500."""
+    t = label.strip().lower()
+    try:
+        n = int(float(t[:-1]) * 1000) if t.endswith("k") else int(t)
+    except ValueError:
+        raise InputError(
+            f"--sizes takes sizes like 1k,10k,100k. Currently, one is {label!r}."
+        ) from None
+    if n < 20:
+        raise InputError(f"a bench size must be at least 20 chunks. Currently, one is {label!r}.")
+    return n
+
+
+def size_label(n: int) -> str:
+    return f"{n // 1000}k" if n % 1000 == 0 else str(n)
+
+
+# -- helpers: embedders that are not the model, a server, percentiles ----------------------
+class RandomEmbedder:
+    """Unit vectors drawn from a hash of each text. NOT a model: used only to fill a large
+    index for the latency-at-scale part when real embedding would take too long, and said so."""
+
+    dim = 384
+
+    def embed(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray:
+        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        for i, t in enumerate(texts):
+            seed = int.from_bytes(hashlib.blake2b(t.encode(), digest_size=8).digest(), "little")
+            v = np.random.default_rng(seed).standard_normal(self.dim).astype(np.float32)
+            out[i] = v / np.linalg.norm(v)
+        return out
+
+
+class TimedEmbedder:
+    """Wraps an embedder and adds up the time spent inside it and the texts it embedded."""
+
+    def __init__(self, inner: Embedder) -> None:
+        self.inner, self.dim = inner, inner.dim
+        self.seconds = 0.0
+        self.count = 0
+
+    def embed(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray:
+        t = time.perf_counter()
+        vecs = self.inner.embed(texts)
+        self.seconds += time.perf_counter() - t
+        self.count += len(texts)
+        return vecs
+
+
+class ReplayEmbedder:
+    """Gives back vectors computed earlier in the same run (to fill the server's copy of an
+    index without running the model twice); texts it has not seen go to ``fallback``."""
+
+    def __init__(self, memo: dict[str, np.ndarray], fallback: Embedder) -> None:
+        self.memo, self.fallback, self.dim = memo, fallback, fallback.dim
+        self.missed = 0
+
+    def embed(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray:
+        miss = [t for t in texts if t not in self.memo]
+        if miss:
+            self.missed += len(miss)
+            self.memo.update(zip(miss, self.fallback.embed(miss), strict=True))
+        return (
+            np.stack([self.memo[t] for t in texts])
+            if texts
+            else np.zeros((0, self.dim), np.float32)
+        )
+
+
+def chroma_binary() -> str:
+    exe = Path(sys.executable).parent / "chroma"
+    found = str(exe) if exe.is_file() else shutil.which("chroma")
+    if not found:
+        raise RagError("the `chroma` command is missing: run `make setup` (it ships with chromadb)")
+    return found
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class ChromaServer:
+    """`chroma run` on 127.0.0.1 and a free port, with its data in ``path``; can be stopped
+    and started again on the same port and folder.
+
+    >>> srv = ChromaServer(Path("/tmp/chroma-data"), Path("/tmp/chroma.log"))  # doctest: +SKIP
+    >>> srv.start(); srv.url                                                 # doctest: +SKIP
+    'http://127.0.0.1:40123'
+    """
+
+    def __init__(self, path: Path, log: Path, port: int | None = None) -> None:
+        self.path, self.log = path, log
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 60) -> None:
+        self.path.mkdir(parents=True, exist_ok=True)
+        with self.log.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [
+                    chroma_binary(),
+                    "run",
+                    "--path",
+                    str(self.path),
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(self.port),
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, "ANONYMIZED_TELEMETRY": "False"},
+            )
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                with urllib.request.urlopen(f"{self.url}/api/v2/heartbeat", timeout=1) as r:
+                    if r.status == 200:
+                        return
+            except OSError:
+                pass
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                tail = self.log.read_text(errors="replace")[-1500:]
+                raise StoreUnavailableError(f"`chroma run` did not start on {self.url}: {tail}")
+            time.sleep(0.1)
+
+    def peak_rss_mb(self) -> float | None:
+        """The server's peak resident memory so far (Linux), while it runs."""
+        if self.proc is None:
+            return None
+        try:
+            for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+        except OSError:
+            return None
+        return None
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """Nearest-rank percentile (``q`` in 0..100) of a non-empty list."""
+    v = sorted(values)
+    return v[max(0, math.ceil(q / 100 * len(v)) - 1)]
+
+
+def _peak_rss_mb() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+# -- the two worker processes: each measures in a fresh process, so memory is its own -------
+def _stored_vectors(store: Any) -> dict[str, np.ndarray]:
+    """What the pipeline embedded -> the vector stored for it, for every chunk and sentence
+    (to fill a server copy without running the model again)."""
+    from index.build import sentence_embedding_text
+
+    titles = {d.source: d.title for d in store.documents()}
+    out: dict[str, np.ndarray] = {}
+    for kind in ("chunks", "sentences"):
+        col = store._col(kind)
+        n = store._call(col.count)
+        for off in range(0, n, 5000):
+            res = store._call(
+                col.get, include=["documents", "embeddings", "metadatas"], limit=5000, offset=off
+            )
+            for text, vec, m in zip(
+                res["documents"], res["embeddings"], res["metadatas"], strict=True
+            ):
+                key = (
+                    text
+                    if kind == "chunks"
+                    else sentence_embedding_text(titles.get(m["source"], ""), text)
+                )
+                out[key] = np.asarray(vec, dtype=np.float32)
+    return out
+
+
+def index_worker(
+    corpus: Path, index_dir: Path, collection: str, fake: bool, server_url: str | None
+) -> dict[str, Any]:
+    """Index ``corpus`` (first run, then again unchanged), time raw encode on the same chunk
+    texts, and optionally fill a server collection with the vectors just computed."""
+    from index.build import build_index, open_store
+    from rag.chunk import count_tokens
+    from rag.embed import MiniLMEmbedder, model_dir
+
+    settings = Settings.from_env(index_dir=index_dir, corpus_dir=corpus, collection=collection)
+    settings = settings.with_(chroma_url=None)
+    model = MiniLMEmbedder(settings.device, settings.batch_size)
+    inner: Embedder = RandomEmbedder() if fake else model
+    if not fake:
+        model.embed(["load the model before the clock starts"])
+    timed = TimedEmbedder(inner)
+    t = time.perf_counter()
+    first = build_index(settings, embedder=timed)
+    pipeline = time.perf_counter() - t
+    out: dict[str, Any] = {
+        "fake_vectors": fake,
+        "docs": len(first.added),
+        "chunks": first.chunks,
+        "sentences": first.sentences,
+        "pipeline_s": pipeline,
+        "model_s": timed.seconds,
+        "embedded_texts": timed.count,
+        "index_peak_rss_mb": _peak_rss_mb(),
+        "batch_size": settings.batch_size,
+        "device": settings.device,
+    }
+    store = open_store(settings)
+    _, chunk_texts = store.all_chunk_texts()
+    mdir = model_dir()
+    out["chunk_tokens"] = sum(count_tokens(x, mdir) for x in chunk_texts)
+    if not fake:
+        t = time.perf_counter()
+        model.model.encode(
+            chunk_texts,
+            batch_size=settings.batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        out["raw_chunks_s"] = time.perf_counter() - t
+    t = time.perf_counter()
+    again = build_index(settings, embedder=timed)
+    out["reindex_s"] = time.perf_counter() - t
+    out["reindex_embedded"] = again.chunks + again.sentences
+    if server_url:
+        replay = ReplayEmbedder(_stored_vectors(store), inner)
+        remote = settings.with_(chroma_url=server_url, index_dir=index_dir / "server-client")
+        t = time.perf_counter()
+        build_index(remote, embedder=replay)
+        out["server_fill_s"] = time.perf_counter() - t
+        out["server_fill_model_texts"] = replay.missed  # should be 0: every vector reused
+    return out
+
+
+def serve_worker(
+    index_dir: Path, collection: str, server_url: str | None, questions: list[str], warm: int = 5
+) -> dict[str, Any]:
+    """Open the index as `rag serve` would, then ask ``questions`` one by one (warm)."""
+    from index.service import open_index
+
+    settings = Settings.from_env(index_dir=index_dir, collection=collection)
+    settings = settings.with_(chroma_url=server_url)
+    t = time.perf_counter()
+    idx = open_index(settings)
+    for q in questions[:warm]:
+        idx.ask(q)
+    ready = time.perf_counter() - t
+    stages: dict[str, list[float]] = {k: [] for k in STAGES}
+    abstained = 0
+    for q in questions:
+        a = idx.ask(q)
+        abstained += a.abstained
+        for k in STAGES:
+            stages[k].append(getattr(idx.last_timings, k) * 1000)
+    return {
+        "questions": len(questions),
+        "abstained": abstained,
+        "ready_s": ready,
+        "serve_peak_rss_mb": _peak_rss_mb(),
+        "chunks": sum(d.chunks for d in idx.documents()),
+        "ms": {k: {"p50": percentile(v, 50), "p95": percentile(v, 95)} for k, v in stages.items()},
+    }
+
+
+STAGES = ("embed", "dense", "lexical", "fetch", "sentences", "total")
+
+
+def _run_worker(kind: str, args: dict[str, Any]) -> dict[str, Any]:
+    """Run a worker as ``python -m index.bench``; its last stdout line is its JSON result."""
+    cmd = [sys.executable, "-m", "index.bench", kind, json.dumps(args, default=str)]
+    proc = subprocess.run(
+        cmd, capture_output=True, text=True, cwd=Path(__file__).resolve().parent.parent
+    )
+    if proc.returncode != 0:
+        raise RagError(f"the bench's {kind} step failed:\n{proc.stderr[-3000:]}")
+    return dict(json.loads(proc.stdout.strip().splitlines()[-1]))
+
+
+def cold_start(index_dir: Path, question: str, runs: int = 3) -> dict[str, Any]:
+    """Wall time of `rag ask` from process start to printed answer, and of `rag --help`."""
+    rag = Path(sys.executable).parent / "rag"
+    base = [str(rag)] if rag.is_file() else [sys.executable, "-m", "ui.cli"]
+    env = {k: v for k, v in os.environ.items() if k not in ("RAG_CHROMA_URL", "RAG_COLLECTION")}
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        p = subprocess.run(
+            [*base, "--index-dir", str(index_dir), "ask", question],
+            capture_output=True,
+            text=True,
+            env=env,
+        )
+        times.append(time.perf_counter() - t)
+        if p.returncode != 0 or "[1]" not in p.stdout and "do not answer" not in p.stdout:
+            raise RagError(f"`rag ask` failed during the bench: {p.stderr[-1000:]}")
+    t = time.perf_counter()
+    subprocess.run([*base, "--help"], capture_output=True)
+    return {"ask_s": times, "help_s": time.perf_counter() - t}
+
+
+# -- the whole run ----------------------------------------------------------------------------
+@dataclass
+class BenchConfig:
+    sizes: list[int]
+    workdir: Path
+    questions: int = 100
+    server: bool = True
+    fake_from: int = 50_000  # sizes at or above this fill the index with RandomEmbedder vectors
+    seed: int = 0
+
+
+def run_bench(cfg: BenchConfig, log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Everything `rag bench` measures, as a dict (also written to ``workdir/bench.json``)."""
+    import platform
+
+    from rag.settings import BUNDLED_CORPUS
+
+    cfg.workdir.mkdir(parents=True, exist_ok=True)
+    res: dict[str, Any] = {
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "load_before": os.getloadavg()[0],
+        },
+        "sizes": {},
+        "bundled": {},
+    }
+    srv = None
+    if cfg.server:
+        srv = ChromaServer(cfg.workdir / "server-data", cfg.workdir / "server.log")
+        srv.start()
+        res["server_url"] = srv.url
+    try:
+        # the bundled corpus: latency target and cold start
+        bdir = cfg.workdir / "bundled-index"
+        shutil.rmtree(bdir, ignore_errors=True)
+        qa = [
+            json.loads(x)["question"]
+            for x in QA_FILE.read_text(encoding="utf-8").splitlines()
+            if x.strip()
+        ]
+        log("bundled corpus: indexing")
+        res["bundled"]["index"] = _run_worker(
+            "index",
+            {
+                "corpus": BUNDLED_CORPUS,
+                "index_dir": bdir,
+                "collection": "rag",
+                "fake": False,
+                "server_url": srv.url if srv else None,
+            },
+        )
+        for mode, url in (("embedded", None), ("server", srv.url if srv else None)):
+            if mode == "server" and not url:
+                continue
+            log(f"bundled corpus: {len(qa)} questions, {mode}")
+            res["bundled"][mode] = _run_worker(
+                "serve",
+                {
+                    "index_dir": bdir if url is None else bdir / "server-client",
+                    "collection": "rag",
+                    "server_url": url,
+                    "questions": qa,
+                },
+            )
+        log("cold start of `rag ask`")
+        res["cold_start"] = cold_start(bdir, qa[0])
+        for n in cfg.sizes:
+            label = size_label(n)
+            fake = n >= cfg.fake_from
+            corpus = cfg.workdir / f"corpus-{label}"
+            idir = cfg.workdir / f"index-{label}"
+            shutil.rmtree(corpus, ignore_errors=True)
+            shutil.rmtree(idir, ignore_errors=True)
+            info = synth_corpus(corpus, n, seed=cfg.seed)
+            r = random.Random(cfg.seed + 1)
+            qs = [
+                r.choice([d.question, *d.others])
+                for d in r.sample(info.docs, min(cfg.questions, len(info.docs)))
+            ]
+            entry: dict[str, Any] = {"docs": len(info.docs), "words": info.words}
+            log(
+                f"{label}: indexing {len(info.docs)} documents"
+                + (" (random vectors: latency only)" if fake else "")
+            )
+            entry["index"] = _run_worker(
+                "index",
+                {
+                    "corpus": corpus,
+                    "index_dir": idir,
+                    "collection": f"bench{label}",
+                    "fake": fake,
+                    "server_url": srv.url if srv else None,
+                },
+            )
+            for mode, url in (("embedded", None), ("server", srv.url if srv else None)):
+                if mode == "server" and not url:
+                    continue
+                log(f"{label}: {len(qs)} questions, {mode}")
+                entry[mode] = _run_worker(
+                    "serve",
+                    {
+                        "index_dir": idir if url is None else idir / "server-client",
+                        "collection": f"bench{label}",
+                        "server_url": url,
+                        "questions": qs,
+                    },
+                )
+            res["sizes"][label] = entry
+            # partial results survive a failure in a later, larger size
+            (cfg.workdir / "bench.json").write_text(json.dumps(res, indent=1), encoding="utf-8")
+        if srv:
+            res["server_peak_rss_mb"] = srv.peak_rss_mb()
+    finally:
+        if srv:
+            srv.stop()
+    res["machine"]["load_after"] = os.getloadavg()[0]
+    (cfg.workdir / "bench.json").write_text(json.dumps(res, indent=1), encoding="utf-8")
+    return res
+
+
+def render(res: dict[str, Any]) -> str:
+    """The figures as Markdown tables (what docs/scale.md carries)."""
+    m = res["machine"]
+    out = [
+        f"Machine: {m['cpus']} CPUs, Python {m['python']}; load average {m['load_before']:.1f} "
+        f"before the run, {m.get('load_after', 0):.1f} after (other processes share these cores).",
+        "",
+        "Indexing, first run (model loaded before the clock starts; tokens are the model's word "
+        "pieces; raw = SentenceTransformer.encode on the same chunk texts, same process, same "
+        "batch size)",
+        "",
+        "| corpus | docs | chunks | sentences | chunk tokens | texts embedded | pipeline s | in model s "
+        "| pipeline chunks/s | pipeline tokens/s | raw chunks/s | raw tokens/s | pipeline / raw |",
+        "|" + "---|" * 13,
+    ]
+    rows = [("bundled", res["bundled"])] + list(res["sizes"].items())
+    for name, e in rows:
+        ix = e.get("index")
+        if not ix:
+            continue
+        p = ix["pipeline_s"]
+        head = (
+            f"| {name} | {ix['docs']} | {ix['chunks']} | {ix['sentences']} | "
+            f"{ix['chunk_tokens']:,} | {ix['embedded_texts']:,} | {p:.1f} |"
+        )
+        if ix["fake_vectors"]:
+            out.append(
+                head + " random vectors, no model: not a throughput figure | - | - | - | - | - |"
+            )
+            continue
+        raw = ix["raw_chunks_s"]
+        out.append(
+            head + f" {ix['model_s']:.1f} | {ix['chunks'] / p:.1f} | {ix['chunk_tokens'] / p:,.0f} "
+            f"| {ix['chunks'] / raw:.1f} | {ix['chunk_tokens'] / raw:,.0f} | {p / raw:.2f}x |"
+        )
+    out += [
+        "",
+        "Re-indexing and memory",
+        "",
+        "| corpus | first run s | unchanged re-run s | re-run / first | indexing peak RSS MB "
+        "| server copy filled in s |",
+        "|" + "---|" * 6,
+    ]
+    for name, e in rows:
+        ix = e.get("index")
+        if not ix:
+            continue
+        fill = f"{ix['server_fill_s']:.1f}" if "server_fill_s" in ix else "-"
+        fake = " (random vectors)" if ix["fake_vectors"] else ""
+        out.append(
+            f"| {name}{fake} | {ix['pipeline_s']:.1f} | {ix['reindex_s']:.2f} | "
+            f"{100 * ix['reindex_s'] / ix['pipeline_s']:.1f}% | {ix['index_peak_rss_mb']:.0f} "
+            f"| {fill} |"
+        )
+    out += [
+        "",
+        "Warm question latency, ms, p50 / p95 (fetch = reading passages and sentence vectors "
+        "from the store)",
+        "",
+        "| corpus | chunks | mode | questions | embed | dense | lexical | fetch | sentences | total "
+        "| serving peak RSS MB |",
+        "|" + "---|" * 11,
+    ]
+    for name, e in rows:
+        for mode in ("embedded", "server"):
+            s = e.get(mode)
+            if not s:
+                continue
+            cells = " | ".join(f"{s['ms'][k]['p50']:.1f} / {s['ms'][k]['p95']:.1f}" for k in STAGES)
+            fake = " (random vectors)" if e.get("index", {}).get("fake_vectors") else ""
+            out.append(
+                f"| {name}{fake} | {s['chunks']} | {mode} | {s['questions']} | {cells} | "
+                f"{s['serve_peak_rss_mb']:.0f} |"
+            )
+    cs = res.get("cold_start")
+    if cs:
+        out += [
+            "",
+            "`rag ask` cold start, process start to printed answer (bundled index): "
+            + ", ".join(f"{x:.2f} s" for x in cs["ask_s"])
+            + f"; `rag --help`: {cs['help_s']:.2f} s",
+        ]
+    if res.get("server_peak_rss_mb"):
+        out.append(
+            f"`chroma run` peak RSS with every bench collection loaded: "
+            f"{res['server_peak_rss_mb']:.0f} MB"
+        )
+    return "\n".join(out) + "\n"
+
+
+def _worker_main(argv: list[str]) -> None:
+    kind, raw = argv[0], json.loads(argv[1])
+    if kind == "index":
+        res = index_worker(
+            Path(raw["corpus"]),
+            Path(raw["index_dir"]),
+            raw["collection"],
+            bool(raw["fake"]),
+            raw.get("server_url"),
+        )
+    elif kind == "serve":
+        res = serve_worker(
+            Path(raw["index_dir"]), raw["collection"], raw.get("server_url"), list(raw["questions"])
+        )
+    else:
+        raise SystemExit(f"unknown worker {kind!r}")
+    print(json.dumps(res))
+
+
+if __name__ == "__main__":
+    _worker_main(sys.argv[1:])
