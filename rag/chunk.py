@@ -37,9 +37,24 @@ def _splitter(model_dir: str, size: int, overlap: int) -> Any:
         # paragraphs first, then sentences, then clauses: a chunk rarely cuts a sentence
         separators=["\n\n", "\n", ". ", "? ", "! ", "; ", ", ", " ", ""],
         keep_separator="end",
-        add_start_index=True,
         strip_whitespace=True,
     )
+
+
+def _place(full: str, text: str, prev: Chunk | None) -> int:
+    """Where ``text`` starts: the latest place after the previous chunk's start that leaves
+    no gap after it.
+
+    The splitter's own ``start_index`` guesses the overlap in characters while we size it in
+    tokens, so in repetitive text it can point at an earlier copy of the same words.
+    """
+    if prev is None:
+        return full.find(text)
+    limit = prev.clean_end
+    while limit < len(full) and full[limit].isspace():
+        limit += 1
+    p = full.rfind(text, prev.clean_start + 1, limit + len(text))
+    return p if p != -1 else full.find(text, prev.clean_start + 1)
 
 
 def chunk_document(
@@ -47,20 +62,16 @@ def chunk_document(
 ) -> list[Chunk]:
     """Split ``doc.text`` into chunks of at most ``size`` model tokens.
 
-    The splitter reports each chunk's start in the cleaned text; the offsets are then
-    mapped to the original file, like every other offset in the project.
+    Each chunk is placed in the cleaned text (``_place``), then its offsets are mapped to
+    the original file, like every other offset in the project.
     """
     splitter = _splitter(model_dir, size, overlap)
     out: list[Chunk] = []
     for piece in splitter.create_documents([doc.text]):
         text = piece.page_content
-        cs = piece.metadata.get("start_index", -1)
-        if cs < 0 or doc.text[cs : cs + len(text)] != text:
-            # the splitter could not place it (should not happen); find it ourselves
-            after = out[-1].clean_start if out else 0
-            cs = doc.text.find(text, after)
-            if cs < 0:
-                continue
+        cs = _place(doc.text, text, out[-1] if out else None)
+        if cs < 0:
+            continue
         ce = cs + len(text)
         start, end = doc.to_original(cs, ce)
         out.append(

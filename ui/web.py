@@ -611,6 +611,11 @@ def serve(
     index = index or open_index(settings)
     # load the model before the URL is shown, so the first question does not wait for it
     index.embedder.embed(["warm up"])
+    # questions embed on one thread anyway; indexing an upload on one thread too leaves the
+    # other core free for answering while it runs
+    import torch
+
+    torch.set_num_threads(1)
     app, url = start(index, host, port)
     announce(url)
     try:
