@@ -313,7 +313,7 @@ _IMPLICIT_ATTRIBUTES = frozenset("name nam nickname title term word phrase type 
 def asked_attribute(question: str) -> str | None:
     """The attribute a "what is the X of Y" / "who is Y's X" question asks for, folded.
 
-    >>> asked_attribute("What is the population of Sudzha?")
+    >>> asked_attribute("What is the population of Springfield?")
     'population'
     """
     m = _ATTRIBUTE_Q.match(question.strip())
