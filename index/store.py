@@ -318,11 +318,10 @@ class ChromaStore:
 
     def query(self, vector: np.ndarray, k: int, where: dict[str, Any] | None = None) -> list[tuple[StoredChunk, float]]:
         col = self._col("chunks")
-        n = self._call(col.count)
-        if n == 0:
-            return []
+        # no count first: Chroma 1.5.9 returns what it has when k exceeds it (none when empty),
+        # and in server mode every call is a round trip
         res = self._call(
-            col.query, query_embeddings=[vector.tolist()], n_results=min(k, n), where=where or None,
+            col.query, query_embeddings=[vector.tolist()], n_results=k, where=where or None,
             include=["documents", "metadatas", "distances"],
         )
         out = []

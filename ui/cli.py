@@ -315,7 +315,12 @@ def eval_cmd(
                    "model (latency only; no throughput is reported for them).")
 @click.option("--workdir", type=click.Path(path_type=Path), default=None,
               help="Keep corpora, indexes and bench.json here (default: a temporary folder).")
-def bench_cmd(sizes: str, questions: int, server: bool, random_from: str, workdir: Path | None) -> None:
+@click.option("--reuse", is_flag=True,
+              help="With --workdir: keep the indexes of an earlier run there (and its indexing "
+                   "figures, marked as such); time only questions and cold start again.")
+def bench_cmd(
+    sizes: str, questions: int, server: bool, random_from: str, workdir: Path | None, reuse: bool
+) -> None:
     """Measure indexing throughput against raw model encode, warm question latency by stage,
     peak memory and `rag ask` cold start, on synthetic corpora the bench writes itself.
 
@@ -324,14 +329,19 @@ def bench_cmd(sizes: str, questions: int, server: bool, random_from: str, workdi
         rag bench                          # 1k and 10k chunks, embedded and server
         rag bench --sizes 1k --no-server   # a quick look
         rag bench --sizes 1k,10k,100k --workdir /tmp/bench
+        rag bench --workdir /tmp/bench --reuse   # latency again, same indexes
     """
     import tempfile
 
     from index.bench import BenchConfig, parse_size, render, run_bench
+    from rag.errors import InputError
+
+    if reuse and workdir is None:
+        raise InputError("--reuse needs --workdir: the folder of the earlier run")
 
     cfg = BenchConfig(
         sizes=[parse_size(s) for s in sizes.split(",") if s.strip()], workdir=Path("."),
-        questions=questions, server=server, fake_from=parse_size(random_from),
+        questions=questions, server=server, fake_from=parse_size(random_from), reuse=reuse,
     )
 
     def log(msg: str) -> None:
