@@ -51,10 +51,13 @@ class AnswerPolicy:
 
     w_cosine: float = 0.55
     w_coverage: float = 0.6
+    # question words that only the sentence before gives (its subject, when the sentence says
+    # "He ..." or "The company ..."): they count at this weight instead of w_coverage
+    w_context: float = 0.42
     w_type: float = 0.12
     w_passage: float = 0.15
     w_date: float = 0.06  # the question's month or year matches the document's date
-    keep_ratio: float = 0.85  # a further sentence joins the answer above this share of the best
+    keep_ratio: float = 0.87  # a further sentence joins the answer above this share of the best
     max_sentences: int = 3
     pool_factor: int = 2  # passages searched for sentences, as a multiple of top_k
     min_cosine: float = 0.40  # below both of these, nothing retrieved is about the question
@@ -255,17 +258,23 @@ def score_candidates(
 
     qweight = sum(w(t) for t in qtoks) or 1.0
     kind = expected_type(question)
+    at = {(c.source, c.index): c for c in cands}
     out = []
     for c in cands:
         if c.heading:
             continue
         stoks = set(tokens(c.text))
         coverage = sum(w(t) for t in qtoks & stoks) / qweight
+        prev = at.get((c.source, c.index - 1))
+        context = 0.0
+        if prev is not None:
+            context = sum(w(t) for t in (qtoks & set(tokens(prev.text))) - stoks) / qweight
         cosine = float(np.dot(qvec, c.vector))
         typed = has_type(kind, c.text, question)
         score = (
             policy.w_cosine * cosine
             + policy.w_coverage * coverage
+            + policy.w_context * context
             + (policy.w_type if (typed and kind) else 0.0)
             + policy.w_passage * c.passage_score
             + (policy.w_date if when and _dated_like(c, when) else 0.0)

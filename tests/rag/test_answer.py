@@ -12,6 +12,7 @@ from rag.answer import (
     fuse,
     has_type,
     needs_previous,
+    score_candidates,
     unknown_terms,
 )
 
@@ -74,6 +75,23 @@ def test_decide_picks_covering_sentence_and_abstains_when_unrelated():
         q2, np.asarray([0, 0, 1], dtype=np.float32), cands, lambda t: 1.0, vocab.__contains__
     )
     assert d2.reason is not None
+
+
+def test_the_sentence_before_lends_its_subject():
+    # "She was 39 ..." answers a question about the mayor only through the sentence before it
+    q = "How old was Mayor Lindqvist when she took office?"
+    qvec = np.asarray([1, 0, 0], dtype=np.float32)
+    answer = "She was 39 when she took office."
+    after_subject = [_cand(0, "Mayor Lindqvist opened the new bridge.", [1, 1, 0]),
+                     _cand(1, answer, [1, 0.5, 0])]
+    after_other = [_cand(0, "The weather was mild in spring.", [1, 1, 0]),
+                   _cand(1, answer, [1, 0.5, 0])]
+
+    def score(cands: list[Candidate]) -> float:
+        ranked = score_candidates(q, qvec, cands, lambda t: 1.0)
+        return next(s.score for s in ranked if s.cand.text == answer)
+
+    assert score(after_subject) > score(after_other)
 
 
 def test_answer_text_is_quotes_with_markers_and_neighbour_for_he_said():
