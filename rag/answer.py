@@ -91,7 +91,8 @@ _NUMBER_WORDS = (
 )
 _NUMBER_RE = re.compile(rf"\d|\b(?:{_NUMBER_WORDS})\b", re.I)
 _DATE_RE = re.compile(
-    r"\b(?:1[0-9]{3}|20[0-9]{2})\b|\b(?:January|February|March|April|May|June|July|August|"
+    r"\b(?:1[0-9]{3}|20[0-9]{2})s?\b|\b\d[\d,]*\s?(?:BP|BCE|BC|AD|CE)\b|"
+    r"\b\d{1,2}(?:st|nd|rd|th)(?=[\s-]+centur)|\b(?:January|February|March|April|May|June|July|August|"
     r"September|October|November|December|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)\b|"
     r"\b(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday|today|yesterday|tomorrow|"
     r"century|decade|ago)\b",
@@ -141,7 +142,8 @@ def _proper_nouns(text: str, skip_first: bool = True) -> set[str]:
 
 
 _HOW_MANY = re.compile(r"\bhow many\s+([\w'’ -]+)", re.I)
-_NUM_TOKEN = re.compile(rf"^(?:[\d.,%$€£-]*\d[\d.,%-]*|{_NUMBER_WORDS})$", re.I)
+_NUM_TOKEN = re.compile(rf"^(?:[~\d.,%$€£–-]*\d[\d.,%–-]*|{_NUMBER_WORDS})$", re.I)
+_TIMES = frozenset({"once", "twice", "thrice"})  # a count of times without the word "times"
 
 
 _YEAR_IN_TEXT = re.compile(
@@ -151,7 +153,7 @@ _YEAR_IN_TEXT = re.compile(
 
 def _is_number(word: str) -> bool:
     w = word.strip(".,")
-    return bool(_NUM_TOKEN.match(w)) or any(_NUM_TOKEN.match(p) for p in w.split("-") if p)
+    return bool(_NUM_TOKEN.match(w)) or any(_NUM_TOKEN.match(p) for p in re.split("[-–]", w) if p)
 
 
 def _counts_asked_thing(sentence: str, question: str, qtok: set[str]) -> bool:
@@ -181,6 +183,8 @@ def _counts_asked_thing(sentence: str, question: str, qtok: set[str]) -> bool:
     if not phrase:
         return True
     need = min(2, len(phrase))
+    if phrase[0] == normalize_token("times") and any(words[i].lower().strip(".,") in _TIMES for i in nums):
+        return True
     near = [{normalize_token(w.strip(".,'’")) for w in words[max(0, i - 5) : i + 6]} for i in nums]
     return any(sum(t in n for t in phrase) >= need for n in near)
 

@@ -49,6 +49,16 @@ def test_how_many_needs_the_counted_thing():
     assert not has_type("number", "It was reported on March 3, 2025.", "How many votes were cast?")
 
 
+def test_dates_and_counts_in_their_usual_shapes():
+    assert has_type("date", "Interest revived in the 1990s.", "When did interest revive?")
+    assert has_type("date", "The ice retreated about 11,600 BP.", "When did the ice retreat?")
+    assert has_type("date", "It was built in the 14th century.", "In what century was it built?")
+    assert not has_type("date", "It was built by hand.", "When was it built?")
+    assert has_type("number", "The club won the cup twice.", "How many times did the club win?")
+    assert not has_type("number", "The club won the cup in 1946.", "How many times did it win?")
+    assert has_type("number", "Estimates give 30–50 species.", "How many species are there?")
+
+
 def test_unknown_names_signal():
     vocab = {"putin", "ceasefire", "russia"}
     names, share = unknown_terms(
