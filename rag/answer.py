@@ -62,7 +62,7 @@ class AnswerPolicy:
     pool_factor: int = 2  # passages searched for sentences, as a multiple of top_k
     min_cosine: float = 0.40  # below both of these, nothing retrieved is about the question
     min_coverage: float = 0.30
-    min_score: float = 0.45
+    min_score: float = 0.48
     typed_ratio: float = 0.9  # the best sentence of the asked kind vs the best of any kind
     unknown_share: float = 0.75  # this share of question words unseen in the corpus: abstain
 
