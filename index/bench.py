@@ -335,6 +335,18 @@ class TimedEmbedder:
         self.count += len(texts)
         return vecs
 
+    def embed_spans(
+        self, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]]
+    ) -> tuple[np.ndarray, list[list[np.ndarray | None]]]:
+        inner = getattr(self.inner, "embed_spans", None)
+        if inner is None:  # the random vectors: sentences are embedded on their own
+            return self.embed(texts), [[None] * len(s) for s in spans]
+        t = time.perf_counter()
+        out = inner(texts, spans)
+        self.seconds += time.perf_counter() - t
+        self.count += len(texts)
+        return out  # type: ignore[no-any-return]
+
 
 class ReplayEmbedder:
     """Gives back vectors computed earlier in the same run (to fill the server's copy of an

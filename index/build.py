@@ -14,9 +14,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import numpy as np
+
 from index.store import ChromaStore, DocRecord, DocWrite, foreign_folder
 from rag.chunk import chunk_document
-from rag.embed import MODEL_NAME, Embedder, MiniLMEmbedder, model_dir
+from rag.embed import MODEL_NAME, Embedder, MiniLMEmbedder, model_dir, unit
 from rag.errors import IndexCorruptError, InputError
 from rag.lexical import LexicalIndex, date_words
 from rag.load import Skipped, iter_files, load_document
@@ -104,18 +106,83 @@ def lexical_for(
 
 
 # names what sentence vectors are made from; part of every stored version, so changing it
-# (with sentence_embedding_text) re-embeds every document on the next `rag index`
-EMBED_SCHEME = "sentence-under-title"
+# re-embeds every document on the next `rag index`
+EMBED_SCHEME = "late-chunked-sentences+title0.6"
+TITLE_WEIGHT = 0.6  # the document title's vector, added to each sentence read in a chunk
 
 
 def sentence_embedding_text(title: str, sentence: str) -> str:
-    """What a sentence's vector is made from: the sentence under its document's title.
+    """What a sentence's vector is made from when it is not read inside a chunk (see
+    ``_embed_group``): the sentence under its document's title.
 
     A sentence alone often lacks its subject ("State media portrayed it as a peace offer");
     the title supplies it. Measured: top-1 sentence choice rose from 0.755 to 0.776 on the
     hand-made set and from 0.788 to 0.825 on 500 XQuAD questions (README, "Eval").
     """
     return f"{title}. {sentence}" if title else sentence
+
+
+Group = list[tuple[Document, list[Sentence], list[Chunk], list[list[str]], bool]]
+
+
+def _embed_group(embedder: Embedder, items: Group) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Chunk and sentence vectors of each document of a group, in one pass of the model.
+
+    Sentences are read inside their chunk ("late chunking"): the model encodes each chunk
+    once, and a sentence's vector is the mean of its word-piece vectors there, so it carries
+    its context ("He said ..." knows who he is) and costs no second pass. Only a sentence that
+    no chunk holds whole within the model's window is embedded on its own, under its title.
+    The title's vector is added (at ``TITLE_WEIGHT``) to the others, so a sentence also
+    carries what its document is about. Measured against sentences embedded alone under their
+    title: answer hit 0.857 -> 0.878 on the hand-made set, 0.880 -> 0.888 on XQuAD, at about
+    a third of the model time (README, "How it works").
+    """
+    chunk_texts = [c.text for _, _, chunks, _, _ in items for c in chunks]
+    spans: list[list[tuple[int, int]]] = []
+    owners: list[list[tuple[int, int]]] = []  # (item, sentence) per span
+    for k, (_, sents, chunks, cs, _) in enumerate(items):
+        where = {s.id: j for j, s in enumerate(sents)}
+        for c, ids in zip(chunks, cs, strict=True):
+            sp, ow = [], []
+            for sid in ids:
+                s = sents[where[sid]]
+                a, b = s.clean_start - c.clean_start, s.clean_end - c.clean_start
+                if a >= 0 and b <= len(c.text) and c.text[a:b] == s.text:
+                    sp.append((a, b))
+                    ow.append((k, where[sid]))
+            spans.append(sp)
+            owners.append(ow)
+    span_embed = getattr(embedder, "embed_spans", None)
+    if span_embed is not None:
+        cvecs, pooled = span_embed(chunk_texts, spans)
+    else:  # an embedder that only embeds whole texts: every sentence on its own
+        cvecs, pooled = embedder.embed(chunk_texts), [[None] * len(s) for s in spans]
+    svecs: list[list[np.ndarray | None]] = [[None] * len(sents) for _, sents, *_ in items]
+    for ow, pv in zip(owners, pooled, strict=True):
+        for (k, j), v in zip(ow, pv, strict=True):
+            if v is not None and svecs[k][j] is None:
+                svecs[k][j] = v
+    alone = [
+        sentence_embedding_text(items[k][0].title, items[k][1][j].text)
+        for k in range(len(items))
+        for j in range(len(items[k][1]))
+        if svecs[k][j] is None
+    ]
+    titles = [doc.title for doc, *_ in items if doc.title] if span_embed is not None else []
+    # a text that occurs twice (a dateline, a repeated heading, a title) is embedded once
+    unique = list(dict.fromkeys([*alone, *titles]))
+    row = dict(zip(unique, embedder.embed(unique) if unique else [], strict=True))
+    out, at = [], 0
+    for k, (doc, sents, chunks, _, _) in enumerate(items):
+        cv = cvecs[at : at + len(chunks)]
+        at += len(chunks)
+        tv = row[doc.title] * TITLE_WEIGHT if doc.title else 0.0
+        sv = [
+            unit(v + tv) if v is not None else row[sentence_embedding_text(doc.title, sents[j].text)]
+            for j, v in enumerate(svecs[k])
+        ]
+        out.append((cv, np.stack(sv) if sv else np.zeros((0, embedder.dim), dtype=np.float32)))
+    return out
 
 
 def _prepare(doc: Document, mdir: str, settings: Settings):  # type: ignore[no-untyped-def]
@@ -141,9 +208,7 @@ class _Pending:
     """Documents prepared but not yet embedded: embedded together in one call, so the model
     sees full, length-sorted batches across small documents."""
 
-    items: list[tuple[Document, list[Sentence], list[Chunk], list[list[str]], bool]] = field(
-        default_factory=list
-    )
+    items: Group = field(default_factory=list)
     texts: int = 0
 
 
@@ -196,23 +261,18 @@ def build_index(
     def flush() -> None:
         if not pending.items:
             return
-        texts: list[str] = []
-        for doc_, sents, chunks, _cs, _upd in pending.items:
-            texts.extend(c.text for c in chunks)
-            texts.extend(sentence_embedding_text(doc_.title, s.text) for s in sents)
-        _check_space(settings, len(texts) + len(pending.items), sum(len(t) for t in texts))
-        # a text that occurs twice (a dateline, a repeated heading) is embedded once
-        unique = list(dict.fromkeys(texts))
-        uvecs = embedder.embed(unique)
-        row = {t: i for i, t in enumerate(unique)}
-        vecs = uvecs[[row[t] for t in texts]] if len(unique) < len(texts) else uvecs
-        writes: list[DocWrite] = []
-        at = 0
-        for doc, sents, chunks, cs, _upd in pending.items:
-            cv = vecs[at : at + len(chunks)]
-            sv = vecs[at + len(chunks) : at + len(chunks) + len(sents)]
-            at += len(chunks) + len(sents)
-            writes.append(DocWrite(doc, chunks, cv, sents, sv, cs))
+        n_texts = sum(len(sents) + len(chunks) for _, sents, chunks, _, _ in pending.items)
+        n_chars = sum(
+            sum(len(s.text) for s in sents) + sum(len(c.text) for c in chunks)
+            for _, sents, chunks, _, _ in pending.items
+        )
+        _check_space(settings, n_texts + len(pending.items), n_chars)
+        writes = [
+            DocWrite(doc, chunks, cv, sents, sv, cs)
+            for (doc, sents, chunks, cs, _upd), (cv, sv) in zip(
+                pending.items, _embed_group(embedder, pending.items), strict=True
+            )
+        ]
         store.write_documents(writes, replaced=[d.source for d, *_, upd in pending.items if upd])
         for doc, sents, chunks, _cs, upd in pending.items:
             (report.updated if upd else report.added).append(doc.source)

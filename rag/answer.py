@@ -57,7 +57,7 @@ class AnswerPolicy:
     w_type: float = 0.12
     w_passage: float = 0.15
     w_date: float = 0.06  # the question's month or year matches the document's date
-    keep_ratio: float = 0.87  # a further sentence joins the answer above this share of the best
+    keep_ratio: float = 0.88  # a further sentence joins the answer above this share of the best
     max_sentences: int = 3
     pool_factor: int = 2  # passages searched for sentences, as a multiple of top_k
     min_cosine: float = 0.40  # below both of these, nothing retrieved is about the question

@@ -23,6 +23,14 @@ class Embedder(Protocol):
     def embed(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray: ...
 
 
+class SpanEmbedder(Embedder, Protocol):
+    """An embedder that also gives vectors of character spans of each text from the same pass."""
+
+    def embed_spans(
+        self, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]]
+    ) -> tuple[np.ndarray, list[list[np.ndarray | None]]]: ...
+
+
 @lru_cache(maxsize=1)
 def model_dir() -> str:
     """Folder of the bundled all-MiniLM-L6-v2 (weights, tokenizer, config)."""
@@ -124,3 +132,48 @@ class MiniLMEmbedder:
             show_progress_bar=progress,
         )
         return np.asarray(vecs, dtype=np.float32)
+
+    def embed_spans(
+        self, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]]
+    ) -> tuple[np.ndarray, list[list[np.ndarray | None]]]:
+        """Vectors of ``texts`` and, from the same forward pass, of the character spans
+        ``spans[i]`` of ``texts[i]`` ("late chunking"): the mean of the span's token vectors,
+        read in the context of the whole text, normalised.
+
+        A text's own vector is the mean of all its token vectors, which is exactly what the
+        model's pooling layer computes, so it equals ``embed``. A span past the model's
+        256-word-piece window, or holding no whole word piece, gets None.
+        """
+        out: list[list[np.ndarray | None]] = [[None] * len(s) for s in spans]
+        vecs = np.zeros((len(texts), self.dim), dtype=np.float32)
+        if not texts:
+            return vecs, out
+        model = self.model
+        tokenized = model.tokenizer(
+            list(texts), return_offsets_mapping=True, truncation=True,
+            max_length=model.max_seq_length,
+        )["offset_mapping"]
+        token_vecs = model.encode(
+            list(texts), batch_size=self.batch_size, output_value="token_embeddings",
+            convert_to_numpy=False, show_progress_bar=False,
+        )
+        for i, (offsets, tv) in enumerate(zip(tokenized, token_vecs, strict=True)):
+            tv = tv.float().cpu().numpy()
+            vecs[i] = unit(tv.mean(axis=0))
+            if len(offsets) != len(tv):
+                continue  # not the tokenisation the model saw: no span vectors
+            starts = np.array([a for a, _ in offsets])
+            ends = np.array([b for _, b in offsets])
+            real = ends > starts  # [CLS], [SEP] have empty offsets
+            last = int(ends[real].max()) if real.any() else 0
+            for j, (a, b) in enumerate(spans[i]):
+                if b > last:
+                    continue  # cut off by the model's window
+                inside = real & (starts >= a) & (ends <= b)
+                if inside.any():
+                    out[i][j] = unit(tv[inside].mean(axis=0))
+        return vecs, out
+
+
+def unit(v: np.ndarray) -> np.ndarray:
+    return (v / (np.linalg.norm(v) or 1.0)).astype(np.float32)
