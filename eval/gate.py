@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-# The target for answer hit is 0.90; the answerer measures 0.847 on this set today
+# The target for answer hit is 0.90; the answerer measures 0.878 on this set today
 # (README, "Eval"). The gate sits below that to catch regressions, and is raised as the
 # answerer improves: it is not a claim that the target is met.
-MIN_ANSWER_HIT = 0.80  # share of answerable questions whose answer holds an accepted answer
+MIN_ANSWER_HIT = 0.85  # share of answerable questions whose answer holds an accepted answer
 MIN_GROUNDING = 1.00  # every cited quote must be found at its offsets in the file
 MIN_ABSTENTION_RECALL = 0.85  # share of unanswerable questions the answerer declines
 

@@ -176,7 +176,7 @@ def _embed_group(embedder: Embedder, items: Group) -> list[tuple[np.ndarray, np.
     for k, (doc, sents, chunks, _, _) in enumerate(items):
         cv = cvecs[at : at + len(chunks)]
         at += len(chunks)
-        tv = row[doc.title] * TITLE_WEIGHT if doc.title else 0.0
+        tv = row[doc.title] * TITLE_WEIGHT if doc.title and span_embed is not None else 0.0
         sv = [
             unit(v + tv) if v is not None else row[sentence_embedding_text(doc.title, sents[j].text)]
             for j, v in enumerate(svecs[k])

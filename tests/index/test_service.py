@@ -115,3 +115,30 @@ def test_unreadable_files_are_skipped_and_named(tmp_path, embedder):
     assert sorted(report.added) == ["good.txt", "latin1.txt"]
     reasons = {k.source: k.reason for k in report.skipped}
     assert "binary" in reasons["binary.txt"] and "no text" in reasons["empty.md"]
+
+
+def test_sentence_vectors_come_from_the_chunk_pass_and_plain_embedders_still_index(
+    tmp_path, built, embedder, corpus_copy
+):
+    """Late chunking in the real index; an embedder without span vectors (a server copy that
+    replays stored vectors, say) still indexes, each sentence embedded alone under its title."""
+    from index.build import build_index, open_store, sentence_embedding_text
+
+    class WholeTexts:  # the real model, through `embed` only
+        dim = embedder.dim
+
+        def embed(self, texts, *, progress=False):
+            return embedder.embed(texts)
+
+    plain = built.with_(index_dir=tmp_path / "plain")
+    report = build_index(plain, embedder=WholeTexts())
+    assert len(report.added) == 5 and not report.skipped
+
+    late, alone = open_store(built), open_store(plain)
+    assert sorted(late.ids("sentences")) == sorted(alone.ids("sentences"))
+    titles = {d.source: d.title for d in late.documents()}
+    ids = sorted(late.ids("sentences"))[:40]
+    for a, b in zip(late.get_sentences(ids), alone.get_sentences(ids), strict=True):
+        expected = embedder.embed([sentence_embedding_text(titles[b.source], b.text)])[0]
+        assert float(b.vector @ expected) > 0.999
+        assert float(a.vector @ expected) < 0.999  # read in context, not alone
