@@ -45,7 +45,7 @@ def committed_docs(index_dir: Path) -> int:
 def index_until(corpus: Path, index_dir: Path, at_least: int, sig: int) -> tuple[int, str]:
     """Run `rag index` as a child process; send ``sig`` once ``at_least`` documents are committed.
     Returns the child's exit status and its stderr."""
-    env = {**os.environ, "RAG_BATCH_SIZE": "4"}  # small groups: many commits in one run
+    env = {**os.environ, "RAG_BATCH_SIZE": "1"}  # groups of 8 chunks: many commits in one run
     child = subprocess.Popen(
         [sys.executable, "-m", "ui.cli", "--index-dir", str(index_dir), "index", str(corpus)],
         cwd=ROOT,
