@@ -263,16 +263,17 @@ def score_candidates(
     qweight = sum(w(t) for t in qtoks) or 1.0
     kind = expected_type(question)
     at = {(c.source, c.index): c for c in cands}
+    words = {c.id: set(tokens(c.text)) for c in cands}  # each sentence tokenised once
     out = []
     for c in cands:
         if c.heading:
             continue
-        stoks = set(tokens(c.text))
+        stoks = words[c.id]
         coverage = sum(w(t) for t in qtoks & stoks) / qweight
         prev = at.get((c.source, c.index - 1))
         context = 0.0
         if prev is not None:
-            context = sum(w(t) for t in (qtoks & set(tokens(prev.text))) - stoks) / qweight
+            context = sum(w(t) for t in (qtoks & words[prev.id]) - stoks) / qweight
         cosine = float(np.dot(qvec, c.vector))
         typed = has_type(kind, c.text, question)
         score = (
