@@ -472,22 +472,14 @@ def _stored_vectors(store: Any) -> dict[str, np.ndarray]:
 
     titles = {d.source: d.title for d in store.documents()}
     out: dict[str, np.ndarray] = {}
-    for kind in ("chunks", "sentences"):
-        col = store._col(kind)
-        n = store._call(col.count)
-        for off in range(0, n, 5000):
-            res = store._call(
-                col.get, include=["documents", "embeddings", "metadatas"], limit=5000, offset=off
-            )
-            for text, vec, m in zip(
-                res["documents"], res["embeddings"], res["metadatas"], strict=True
-            ):
-                key = (
-                    text
-                    if kind == "chunks"
-                    else sentence_embedding_text(titles.get(m["source"], ""), text)
-                )
-                out[key] = np.asarray(vec, dtype=np.float32)
+    col = store._col("chunks")
+    n = store._call(col.count)
+    for off in range(0, n, 1000):
+        res = store._call(col.get, include=["documents", "embeddings"], limit=1000, offset=off)
+        for text, vec in zip(res["documents"], res["embeddings"], strict=True):
+            out[text] = np.asarray(vec, dtype=np.float32)
+    for s in store.all_sentences().values():
+        out[sentence_embedding_text(titles.get(s.source, ""), s.text)] = s.vector
     return out
 
 

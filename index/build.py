@@ -331,9 +331,7 @@ def build_index(
     counts = store.counts()
     orphans = 0
     # records beyond what the committed documents account for are leftovers of a crash
-    if counts["chunks"] != sum(d.chunks for d in docs) or counts["sentences"] != sum(
-        d.sentences for d in docs
-    ):
+    if counts["chunks"] != sum(d.chunks for d in docs):
         orphans = store.drop_orphans(committed)
     changed = bool(report.added or report.updated or report.removed or orphans)
     lexical_for(settings, store, docs, rebuild=changed)

@@ -10,13 +10,14 @@ from __future__ import annotations
 import threading
 import time
 import unicodedata
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
 from index.build import lexical_for, open_store
-from index.store import ChromaStore, DocRecord, StoredChunk, matching_chunk_ids, sentence_at
+from index.store import ChromaStore, DocRecord, StoredChunk, StoredSentence, matching_chunk_ids
 from rag.answer import (
     AnswerPolicy,
     Candidate,
@@ -61,7 +62,7 @@ class Timings:
     embed: float = 0.0  # the question's vector
     dense: float = 0.0  # nearest chunks in Chroma
     lexical: float = 0.0  # BM25
-    fetch: float = 0.0  # reading passages and sentence vectors from the store
+    fetch: float = 0.0  # reading passages the dense search did not return; unpacking sentences
     sentences: float = 0.0  # scoring sentences and assembling the answer
     total: float = 0.0
 
@@ -200,51 +201,51 @@ class Index:
         k = k or self.settings.top_k
         passages = self.retrieve(q, k * self.policy.pool_factor, mode, filters, qvec=qvec)
         t = time.perf_counter()
-        cands = self._candidates(passages)
+        cands, before = _candidates(passages)
         self.last_timings.fetch += time.perf_counter() - t
         t = time.perf_counter()
         lex = self.lexical
         # names may be misspelt in a question ("Ghandi"); other words must match exactly
         d = decide(q, qvec, cands, lex.idf, lex.knows, self.policy, knows_name=lex.knows_roughly)
-        answer = build_answer(q, d.chosen, self._neighbour, d.reason, closest=d.ranked)
+        answer = build_answer(q, d.chosen, before, d.reason, closest=d.ranked)
         self.last_timings.sentences = time.perf_counter() - t
         self.last_timings.total = time.perf_counter() - t0
         return answer
 
-    def _candidates(self, passages: list[tuple[StoredChunk, float]]) -> list[Candidate]:
-        order: list[str] = []
-        owner: dict[str, tuple[StoredChunk, float]] = {}
-        for rank, (chunk, _) in enumerate(passages):
-            score = 1.0 - rank / len(passages)  # fused scores bunch near 1; ranks spread out
-            for sid in chunk.sentence_ids:
-                if sid not in owner:
-                    owner[sid] = (chunk, score)
-                    order.append(sid)
-        out = []
-        for s in self.store.get_sentences(order):
-            chunk, score = owner[s.id]
-            out.append(
-                Candidate(
-                    id=s.id, source=s.source, title=chunk.title, date=chunk.date, text=s.text,
-                    start=s.start, end=s.end, index=s.index, vector=s.vector, passage=chunk.text,
-                    passage_score=score, heading=s.heading,
-                )
-            )
-        return out
 
-    def _neighbour(self, cand: Candidate, delta: int) -> Candidate | None:
-        """The sentence ``delta`` places from ``cand`` in its document, if any."""
-        h = self._committed.get(cand.source)
-        if h is None:
-            return None
-        s = sentence_at(self.store, cand.source, h, cand.index + delta)
+def _candidates(
+    passages: list[tuple[StoredChunk, float]],
+) -> tuple[list[Candidate], Callable[[Candidate, int], Candidate | None]]:
+    """The sentences of ``passages``, each once (under the best passage holding it), and a
+    lookup of the sentence just before any of them (every passage carries the one before it,
+    so no further read is needed)."""
+    out: list[Candidate] = []
+    taken: set[str] = set()
+    near: dict[tuple[str, int], StoredSentence] = {}
+    for rank, (chunk, _) in enumerate(passages):
+        score = 1.0 - rank / len(passages)  # fused scores bunch near 1; ranks spread out
+        for s in chunk.sentences():
+            near.setdefault((s.source, s.index), s)
+            if s.in_chunk and s.id not in taken:
+                taken.add(s.id)
+                out.append(
+                    Candidate(
+                        id=s.id, source=s.source, title=chunk.title, date=chunk.date, text=s.text,
+                        start=s.start, end=s.end, index=s.index, vector=s.vector,
+                        passage=chunk.text, passage_score=score, heading=s.heading,
+                    )
+                )
+
+    def before(cand: Candidate, delta: int) -> Candidate | None:
+        s = near.get((cand.source, cand.index + delta))
         if s is None:
             return None
-        return Candidate(
-            id=s.id, source=s.source, title=cand.title, date=cand.date, text=s.text, start=s.start,
-            end=s.end, index=s.index, vector=s.vector, passage=cand.passage,
-            passage_score=cand.passage_score, heading=s.heading,
+        return replace(
+            cand, id=s.id, text=s.text, start=s.start, end=s.end, index=s.index, vector=s.vector,
+            heading=s.heading,
         )
+
+    return out, before
 
 
 def open_index(settings: Settings | None = None, embedder: Embedder | None = None) -> Index:

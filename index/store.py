@@ -1,12 +1,21 @@
 """The Chroma adapter: the only module that imports chromadb.
 
-Three collections per index: ``<name>-docs`` (one record per committed document, written
-last, so a document is visible only once all its records are in), ``<name>-chunks`` and
-``<name>-sentences`` (vectors computed at indexing time).
+Two collections per index (and a tiny ``<name>-meta``): ``<name>-docs``, one record per
+committed document, written last, so a document is visible only once all its records are in;
+and ``<name>-chunks``, one record per passage, which also carries its sentences: their text,
+offsets and vectors (computed at indexing time), and the sentence just before the passage.
+
+Sentences are never searched by vector, only read with their passage, so they live inside
+the passage's record rather than as records of their own: Chroma then builds no vector graph
+and no full-text index for them (writing 4,000 passages took 5 s this way and 40 s with
+their 32,000 sentences as records), and a question reads its passages and their sentences
+in one call.
 """
 
 from __future__ import annotations
 
+import base64
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +27,9 @@ import numpy as np
 from rag.errors import IndexCorruptError, InputError, RagError, StoreUnavailableError
 from rag.types import Chunk, Document, Sentence
 
-SCHEMA = 1
+# 2: sentences inside their passage's record (1 kept them in a collection of their own)
+SCHEMA = 2
+DIM = 384
 
 
 @dataclass(frozen=True)
@@ -44,7 +55,23 @@ class StoredChunk:
     start: int
     end: int
     doc_hash: str
-    sentence_ids: tuple[str, ...]
+    sents_json: str = "[]"  # [[id, text, start, end, index, heading, in_chunk], ...]
+    sents_b64: str = ""  # their vectors, float32, row by row
+
+    def sentences(self) -> list[StoredSentence]:
+        """The passage's sentences in order; the first may be the one just before the
+        passage (``in_chunk`` False), kept so a quote that leans on it can bring it along."""
+        rows = json.loads(self.sents_json)
+        if not rows:
+            return []
+        vecs = np.frombuffer(base64.b64decode(self.sents_b64), dtype=np.float32).reshape(len(rows), -1)
+        return [
+            StoredSentence(
+                id=r[0], source=self.source, text=r[1], start=int(r[2]), end=int(r[3]),
+                index=int(r[4]), heading=bool(r[5]), vector=vecs[i], in_chunk=bool(r[6]),
+            )
+            for i, r in enumerate(rows)
+        ]
 
 
 @dataclass(frozen=True)
@@ -57,6 +84,7 @@ class StoredSentence:
     index: int
     heading: bool
     vector: np.ndarray
+    in_chunk: bool = True
 
 
 @dataclass(frozen=True)
@@ -80,7 +108,6 @@ class VectorStore(Protocol):
     def delete_document(self, source: str) -> None: ...
     def query(self, vector: np.ndarray, k: int, where: dict[str, Any] | None = None) -> list[tuple[StoredChunk, float]]: ...
     def get_chunks(self, ids: Sequence[str]) -> list[StoredChunk]: ...
-    def get_sentences(self, ids: Sequence[str]) -> list[StoredSentence]: ...
     def all_chunk_texts(self, committed: dict[str, str] | None = None) -> tuple[list[str], list[str]]: ...
 
 
@@ -243,6 +270,13 @@ class ChromaStore:
                     f"no index named {self.name!r} at {self.where}: run `rag index` first"
                 ) from None
             raise _wrap(e, self.where) from None
+        if kind != "meta" and (col.metadata or {}).get("schema") != SCHEMA:
+            from rag.errors import IndexMissingError
+
+            raise IndexMissingError(
+                f"the index {self.name!r} at {self.where} was built by an older version of this "
+                "tool: run `rag index` to rebuild it (its documents are embedded again)"
+            )
         self._cols[kind] = col
         return col
 
@@ -255,9 +289,22 @@ class ChromaStore:
             raise _wrap(e, self.where) from None
 
     def ensure(self) -> None:
-        """Create the collections if they are missing (indexing does this)."""
-        for kind in ("docs", "chunks", "sentences", "meta"):
-            self._col(kind, create=True)
+        """Create the collections if they are missing (indexing does this). An index in an
+        older layout is dropped first: every document in it must be embedded again anyway."""
+        from rag.errors import IndexMissingError
+
+        try:
+            for kind in ("docs", "chunks", "meta"):
+                self._col(kind, create=True)
+        except IndexMissingError:
+            self._cols.clear()
+            client = self._connect(True)
+            names = {c if isinstance(c, str) else c.name for c in self._call(client.list_collections)}
+            for kind in ("docs", "chunks", "sentences", "meta"):
+                if f"{self.name}-{kind}" in names:
+                    self._call(client.delete_collection, f"{self.name}-{kind}")
+            for kind in ("docs", "chunks", "meta"):
+                self._col(kind, create=True)
 
     def generation(self) -> str | None:
         """A stamp that changes whenever a document is committed or deleted: a reader checks
@@ -304,11 +351,11 @@ class ChromaStore:
         return int(self._call(self._col("chunks").count))
 
     def counts(self) -> dict[str, int]:
-        """Records per collection: ``{"docs": .., "chunks": .., "sentences": ..}``."""
-        return {k: int(self._call(self._col(k).count)) for k in ("docs", "chunks", "sentences")}
+        """Records per collection: ``{"docs": .., "chunks": ..}``."""
+        return {k: int(self._call(self._col(k).count)) for k in ("docs", "chunks")}
 
     def ids(self, kind: str) -> list[str]:
-        """Every record id of one collection ("docs", "chunks" or "sentences"), in pages."""
+        """Every record id of one collection ("docs" or "chunks"), in pages."""
         col = self._col(kind)
         out: list[str] = []
         n = self._call(col.count)
@@ -341,21 +388,18 @@ class ChromaStore:
         }
         return [by_id[i] for i in ids if i in by_id]
 
-    def get_sentences(self, ids: Sequence[str]) -> list[StoredSentence]:
-        if not ids:
-            return []
-        res = self._call(
-            self._col("sentences").get, ids=list(ids), include=["documents", "metadatas", "embeddings"]
-        )
-        out = []
-        for sid, t, m, v in zip(res["ids"], res["documents"], res["metadatas"], res["embeddings"], strict=True):
-            out.append(
-                StoredSentence(
-                    id=sid, source=str(m["source"]), text=t, start=int(m["start"]), end=int(m["end"]),
-                    index=int(m["index"]), heading=bool(m.get("heading", False)),
-                    vector=np.asarray(v, dtype=np.float32),
-                )
-            )
+    def all_sentences(self) -> dict[str, StoredSentence]:
+        """Every stored sentence by id, read from every passage (for tests and the bench:
+        answering reads only the passages it needs)."""
+        col = self._col("chunks")
+        out: dict[str, StoredSentence] = {}
+        n = self._call(col.count)
+        for off in range(0, n, 1000):
+            res = self._call(col.get, include=["documents", "metadatas"], limit=1000, offset=off)
+            for cid, text, m in zip(res["ids"], res["documents"], res["metadatas"], strict=True):
+                for st in _chunk(cid, text, m).sentences():
+                    if st.in_chunk:
+                        out.setdefault(st.id, st)
         return out
 
     def all_chunk_texts(self, committed: dict[str, str] | None = None) -> tuple[list[str], list[str]]:
@@ -396,33 +440,29 @@ class ChromaStore:
         if not writes:
             return
         self.ensure()
-        sent_rows: list[tuple[str, list[float] | np.ndarray, str, dict[str, Any]]] = []
         chunk_rows: list[tuple[str, list[float] | np.ndarray, str, dict[str, Any]]] = []
         for w in writes:
             doc, date = w.doc, w.doc.date or ""
-            for i, s in enumerate(w.sentences):
-                sent_rows.append((s.id, w.sent_vecs[i], s.text, {
-                    "source": doc.source, "start": s.start, "end": s.end, "index": s.index,
-                    "heading": s.is_heading, "doc_hash": doc.content_hash,
-                }))
+            at = {s.id: i for i, s in enumerate(w.sentences)}
             for i, c in enumerate(w.chunks):
+                sents, b64 = _pack_sentences(w, [at[sid] for sid in w.chunk_sentences[i]])
                 chunk_rows.append((c.id, w.chunk_vecs[i], c.text, {
                     "source": doc.source, "title": doc.title, "date": date,
                     "date_num": _date_num(doc.date), "start": c.start, "end": c.end,
-                    "index": c.index, "doc_hash": doc.content_hash,
-                    "sentences": ",".join(w.chunk_sentences[i]),
+                    "index": c.index, "doc_hash": doc.content_hash, "sents": sents, "svecs": b64,
                 }))
-        for kind, rows in (("sentences", sent_rows), ("chunks", chunk_rows)):
-            for batch in _batches(rows, 2000):
-                self._call(
-                    self._col(kind).upsert,
-                    ids=[r[0] for r in batch], embeddings=np.asarray([r[1] for r in batch]),
-                    documents=[r[2] for r in batch], metadatas=[r[3] for r in batch],
-                )
+        # each record carries ~20 KB of sentence vectors: smaller batches keep a server's
+        # request bodies to a few MB
+        for batch in _batches(chunk_rows, 250):
+            self._call(
+                self._col("chunks").upsert,
+                ids=[r[0] for r in batch], embeddings=np.asarray([r[1] for r in batch]),
+                documents=[r[2] for r in batch], metadatas=[r[3] for r in batch],
+            )
         # the commit records: until they are written, queries ignore these versions' records
         marks = []
         for w in writes:
-            vec = w.chunk_vecs.mean(axis=0) if len(w.chunk_vecs) else np.zeros(384, dtype=np.float32)
+            vec = w.chunk_vecs.mean(axis=0) if len(w.chunk_vecs) else np.zeros(DIM, dtype=np.float32)
             marks.append((w.doc.doc_id, vec, w.doc.title, {
                 "source": w.doc.source, "hash": w.doc.content_hash, "title": w.doc.title,
                 "date": w.doc.date or "", "author": w.doc.author or "",
@@ -444,8 +484,7 @@ class ChromaStore:
         where: dict[str, Any] = {"source": source}
         if keep_hash is not None:
             where = {"$and": [{"source": source}, {"doc_hash": {"$ne": keep_hash}}]}
-        for kind in ("chunks", "sentences"):
-            self._call(self._col(kind, create=True).delete, where=where)
+        self._call(self._col("chunks", create=True).delete, where=where)
 
     def delete_document(self, source: str) -> None:
         """Remove a document: its commit record first, so it vanishes from answers at once."""
@@ -456,31 +495,43 @@ class ChromaStore:
         self._drop_stale(source, keep_hash=None)
 
     def drop_orphans(self, committed: dict[str, str]) -> int:
-        """Delete chunk and sentence records of no committed document version (crash leftovers)."""
-        removed = 0
-        for kind in ("chunks", "sentences"):
-            col = self._col(kind, create=True)
-            n = self._call(col.count)
-            bad: list[str] = []
-            for off in range(0, n, 5000):
-                res = self._call(col.get, include=["metadatas"], limit=5000, offset=off)
-                for rid, m in zip(res["ids"], res["metadatas"], strict=True):
-                    if committed.get(str(m["source"])) != m.get("doc_hash"):
-                        bad.append(rid)
-            for batch in _batches(bad, 2000):
-                self._call(col.delete, ids=list(batch))
-            removed += len(bad)
-        return removed
+        """Delete chunk records of no committed document version (crash leftovers)."""
+        col = self._col("chunks", create=True)
+        n = self._call(col.count)
+        bad: list[str] = []
+        for off in range(0, n, 1000):
+            res = self._call(col.get, include=["metadatas"], limit=1000, offset=off)
+            for rid, m in zip(res["ids"], res["metadatas"], strict=True):
+                if committed.get(str(m["source"])) != m.get("doc_hash"):
+                    bad.append(rid)
+        for batch in _batches(bad, 2000):
+            self._call(col.delete, ids=list(batch))
+        return len(bad)
 
 
 def _chunk(cid: str, text: str, meta: dict[str, Any]) -> StoredChunk:
-    sents = str(meta.get("sentences", ""))
     return StoredChunk(
         id=cid, source=str(meta["source"]), text=text, title=str(meta.get("title", "")),
         date=str(meta["date"]) if meta.get("date") else None, start=int(meta["start"]),
         end=int(meta["end"]), doc_hash=str(meta.get("doc_hash", "")),
-        sentence_ids=tuple(s for s in sents.split(",") if s),
+        sents_json=str(meta.get("sents", "[]")), sents_b64=str(meta.get("svecs", "")),
     )
+
+
+def _pack_sentences(w: DocWrite, rows: list[int]) -> tuple[str, str]:
+    """A passage's sentences (positions in ``w.sentences``), preceded by the sentence just
+    before the passage when there is one, as JSON rows and their vectors in base64."""
+    if rows and rows[0] > 0:
+        rows = [rows[0] - 1, *rows]
+        inside = [False] + [True] * (len(rows) - 1)
+    else:
+        inside = [True] * len(rows)
+    out = []
+    for j, flag in zip(rows, inside, strict=True):
+        s = w.sentences[j]
+        out.append([s.id, s.text, s.start, s.end, s.index, s.is_heading, flag])
+    vecs = np.ascontiguousarray(w.sent_vecs[rows], dtype=np.float32) if rows else np.zeros((0, DIM), np.float32)
+    return json.dumps(out, ensure_ascii=False), base64.b64encode(vecs.tobytes()).decode("ascii")
 
 
 def _batches(seq: Iterable[Any], size: int) -> Iterable[list[Any]]:
@@ -492,27 +543,6 @@ def _batches(seq: Iterable[Any], size: int) -> Iterable[list[Any]]:
             batch = []
     if batch:
         yield batch
-
-
-def sentence_at(store: ChromaStore, source: str, doc_hash: str, index: int) -> StoredSentence | None:
-    """The sentence at position ``index`` of a committed document version, if any."""
-    if index < 0:
-        return None
-    col = store._col("sentences")
-    res = store._call(
-        col.get,
-        where={"$and": [{"source": source}, {"doc_hash": doc_hash}, {"index": index}]},
-        include=["documents", "metadatas", "embeddings"],
-        limit=1,
-    )
-    if not res["ids"]:
-        return None
-    m = res["metadatas"][0]
-    return StoredSentence(
-        id=res["ids"][0], source=source, text=res["documents"][0], start=int(m["start"]),
-        end=int(m["end"]), index=int(m["index"]), heading=bool(m.get("heading", False)),
-        vector=np.asarray(res["embeddings"][0], dtype=np.float32),
-    )
 
 
 def matching_chunk_ids(store: ChromaStore, where: dict[str, Any]) -> set[str]:

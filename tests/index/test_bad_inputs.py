@@ -441,3 +441,33 @@ def test_questions_file_is_read_line_by_line_with_a_cap(built, tmp_path, capsys)
     assert "over" in recs[1]["error"] and "JSON" in recs[2]["error"]
     code, err = _cli(capsys, "--index-dir", str(built.index_dir), "ask", "--questions", str(tmp_path / "none"))
     assert code == 2 and "no such questions file" in err
+
+
+def test_an_index_in_the_older_layout_asks_for_a_rebuild_and_gets_one(built, embedder, tmp_path, capsys):
+    """An index written before sentences moved into their passages' records (schema 1, with
+    a collection of its own for sentences): asking says to rerun `rag index`, without a
+    traceback; `rag index` drops the old collections and rebuilds, and then answers."""
+    import chromadb
+
+    from rag.errors import IndexMissingError
+
+    s = built.with_(index_dir=tmp_path / "old")
+    client = chromadb.PersistentClient(path=str(s.index_dir / "chroma"))
+    for kind in ("docs", "chunks", "sentences", "meta"):
+        col = client.get_or_create_collection(
+            f"rag-{kind}", embedding_function=None, metadata={"hnsw:space": "cosine", "schema": 1}
+        )
+        col.add(ids=[f"old-{kind}"], embeddings=[[0.1] * 384], metadatas=[{"source": "x.txt"}])
+    del client
+    with pytest.raises(IndexMissingError, match="older version.*rag index"):
+        open_index(s, embedder=embedder)
+    code, err = _cli(capsys, "--index-dir", str(s.index_dir), "ask", "Who rejected the ceasefire?")
+    assert code == 2 and "older version" in err and "rag index" in err and "Traceback" not in err
+
+    report = build_index(s, embedder=embedder)
+    assert len(report.added) == 5
+    names = {c.name for c in chromadb.PersistentClient(path=str(s.index_dir / "chroma")).list_collections()}
+    assert names == {"rag-docs", "rag-chunks", "rag-meta"}
+    assert open_store(s).ids("chunks") and "old-chunks" not in open_store(s).ids("chunks")
+    a = open_index(s, embedder=embedder).ask("Who rejected the ceasefire?")
+    assert a.citations

@@ -135,10 +135,11 @@ def test_sentence_vectors_come_from_the_chunk_pass_and_plain_embedders_still_ind
     assert len(report.added) == 5 and not report.skipped
 
     late, alone = open_store(built), open_store(plain)
-    assert sorted(late.ids("sentences")) == sorted(alone.ids("sentences"))
+    late_s, alone_s = late.all_sentences(), alone.all_sentences()
+    assert sorted(late_s) == sorted(alone_s)
     titles = {d.source: d.title for d in late.documents()}
-    ids = sorted(late.ids("sentences"))[:40]
-    for a, b in zip(late.get_sentences(ids), alone.get_sentences(ids), strict=True):
+    ids = sorted(late_s)[:40]
+    for a, b in zip((late_s[i] for i in ids), (alone_s[i] for i in ids), strict=True):
         expected = embedder.embed([sentence_embedding_text(titles[b.source], b.text)])[0]
         assert float(b.vector @ expected) > 0.999
         assert float(a.vector @ expected) < 0.999  # read in context, not alone
