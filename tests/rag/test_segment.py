@@ -1,0 +1,51 @@
+"""The segmenter's faster span finder gives exactly pysbd's own spans."""
+
+from __future__ import annotations
+
+import re
+
+import pysbd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from rag.segment import _segmenter
+from tests.conftest import CORPUS
+
+TRICKY = [
+    "Mr. Smith went to Washington. He met Dr. Jones at 3 p.m. on Jan. 5. They talked.",
+    "The U.S. said no. The U.S. said no. The U.S. said no.",  # the same sentence three times
+    "\u201cWe will not.\u201d  He said it twice.\t\u201cWe will not.\u201d",
+    "Prices rose 4.5% in Q1... Then fell!? Nobody knows (really).",
+    "No end punctuation here",
+    "a. b. c. d. e.",
+]
+
+
+def _paragraphs() -> list[str]:
+    out = []
+    for f in sorted(CORPUS.iterdir()):
+        out += re.findall(r"[^\n]+", f.read_text(encoding="utf-8"))
+    return out + TRICKY
+
+
+def _spans(seg: pysbd.Segmenter, text: str) -> list[tuple[int, int, str]]:
+    return [(s.start, s.end, s.sent) for s in seg.segment(text)]
+
+
+@pytest.mark.parametrize("chunk", range(4))
+def test_spans_equal_pysbds_on_the_corpus(chunk):
+    ours, theirs = _segmenter(), pysbd.Segmenter(language="en", clean=False, char_span=True)
+    paras = _paragraphs()[chunk::4]
+    assert paras
+    for p in paras:
+        assert _spans(ours, p) == _spans(theirs, p), p
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.sampled_from(
+    "He said no . U.S. Mr. Smith 3.5 ! ? \u201cYes.\u201d ... (aside) e.g. the the a".split()
+), min_size=1, max_size=60).map(" ".join))
+def test_spans_equal_pysbds_on_any_mix(text):
+    ours, theirs = _segmenter(), pysbd.Segmenter(language="en", clean=False, char_span=True)
+    assert _spans(ours, text) == _spans(theirs, text)
