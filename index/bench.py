@@ -821,8 +821,8 @@ def render(res: dict[str, Any]) -> str:
         )
     out += [
         "",
-        "Warm question latency, ms, p50 / p95 (fetch = reading passages and sentence vectors "
-        "from the store)",
+        "Warm question latency, ms, p50 / p95 (fetch = reading the passages only BM25 found, "
+        "and unpacking the passages' sentence vectors)",
         "",
         "| corpus | chunks | mode | questions | embed | dense | lexical | fetch | sentences | total "
         "| serving peak RSS MB |",

@@ -121,8 +121,11 @@ def test_kill_9_while_indexing_an_upload_and_while_answering(built, tmp_path):
     small = tmp_path / "small-note.txt"
     small.write_text("Ferry notes\n\nThe Orrin ferry sails at dawn from Kelda.\n", encoding="utf-8")
     big = tmp_path / "brimwater.txt"
-    big.write_text(_report(kib=40), encoding="utf-8")
+    # over 250 chunks: the store writes them in two calls before the commit record, so the
+    # kill below can land between a document's records and its commit
+    big.write_text(_report(kib=190), encoding="utf-8")
     want = clean_counts(settings, big, big.name)
+    assert want["chunks"] > 250, want
     figures: dict[str, object] = {"big_file_clean_records": want}
 
     server = Server(index_dir, corpus)
