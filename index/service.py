@@ -62,7 +62,7 @@ class Timings:
     embed: float = 0.0  # the question's vector
     dense: float = 0.0  # nearest chunks in Chroma
     lexical: float = 0.0  # BM25
-    fetch: float = 0.0  # reading passages the dense search did not return; unpacking sentences
+    fetch: float = 0.0  # reading the kept passages' records (with their sentences) and unpacking them
     sentences: float = 0.0  # scoring sentences and assembling the answer
     total: float = 0.0
 
@@ -152,7 +152,7 @@ class Index:
         where = filters.where() if filters else None
         t = time.perf_counter()
         pool = max(k * 4, 20)
-        dense: list[tuple[StoredChunk, float]] = []
+        dense: list[tuple[str, float]] = []
         if mode in ("hybrid", "dense"):
             if qvec is None:
                 self.last_timings = Timings()
@@ -167,23 +167,22 @@ class Index:
             allowed = matching_chunk_ids(self.store, where) if where else None
             lex = self.lexical.search(question, pool, allowed)
         self.last_timings.lexical = time.perf_counter() - t
-        fused = fuse([[c.id for c, _ in dense], [i for i, _ in lex]])
-        by_id = {c.id: c for c, _ in dense}
-        missing = [i for i, _ in fused[: k * 2] if i not in by_id]
-        t = time.perf_counter()
-        for extra in self.store.get_chunks(missing):
-            by_id[extra.id] = extra
-        self.last_timings.fetch = time.perf_counter() - t
-        out: list[tuple[StoredChunk, float]] = []
+        fused = fuse([[i for i, _ in dense], [i for i, _ in lex]])
         top = fused[0][1] if fused else 1.0
-        for cid, s in fused:
-            c = by_id.get(cid)
-            # a chunk of a document version that was never committed (a crash) is not shown
-            if c is None or committed.get(c.source) != c.doc_hash:
-                continue
-            out.append((c, s / top))
-            if len(out) == k:
-                break
+        out: list[tuple[StoredChunk, float]] = []
+        t = time.perf_counter()
+        # read the records of the best k; a chunk of a document version that was never
+        # committed (a crash) is not shown, and the next ones are read in its place
+        at = 0
+        while len(out) < k and at < len(fused):
+            want = fused[at : at + k - len(out)]
+            at += len(want)
+            by_id = {c.id: c for c in self.store.get_chunks([i for i, _ in want])}
+            for cid, s in want:
+                c = by_id.get(cid)
+                if c is not None and committed.get(c.source) == c.doc_hash:
+                    out.append((c, s / top))
+        self.last_timings.fetch = time.perf_counter() - t
         return out
 
     # -- answering ------------------------------------------------------------------------

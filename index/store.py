@@ -106,7 +106,7 @@ class VectorStore(Protocol):
         sentences: Sequence[Sentence], sent_vecs: np.ndarray, chunk_sentences: Sequence[Sequence[str]],
     ) -> None: ...
     def delete_document(self, source: str) -> None: ...
-    def query(self, vector: np.ndarray, k: int, where: dict[str, Any] | None = None) -> list[tuple[StoredChunk, float]]: ...
+    def query(self, vector: np.ndarray, k: int, where: dict[str, Any] | None = None) -> list[tuple[str, float]]: ...
     def get_chunks(self, ids: Sequence[str]) -> list[StoredChunk]: ...
     def all_chunk_texts(self, committed: dict[str, str] | None = None) -> tuple[list[str], list[str]]: ...
 
@@ -363,20 +363,21 @@ class ChromaStore:
             out.extend(self._call(col.get, include=[], limit=5000, offset=off)["ids"])
         return out
 
-    def query(self, vector: np.ndarray, k: int, where: dict[str, Any] | None = None) -> list[tuple[StoredChunk, float]]:
+    def query(self, vector: np.ndarray, k: int, where: dict[str, Any] | None = None) -> list[tuple[str, float]]:
+        """Ids and cosine similarities of the ``k`` nearest chunks, best first.
+
+        Only ids: a chunk record carries its sentence vectors (~20 KB), and of the pool a
+        question searches only the few passages fusion keeps are read (``get_chunks``), which
+        measured 2.6 ms against 6.4 ms for full records of all 40 at 10k chunks (p50).
+        """
         col = self._col("chunks")
         # no count first: Chroma 1.5.9 returns what it has when k exceeds it (none when empty),
         # and in server mode every call is a round trip
         res = self._call(
             col.query, query_embeddings=[vector.tolist()], n_results=k, where=where or None,
-            include=["documents", "metadatas", "distances"],
+            include=["distances"],
         )
-        out = []
-        for cid, text, meta, dist in zip(
-            res["ids"][0], res["documents"][0], res["metadatas"][0], res["distances"][0], strict=True
-        ):
-            out.append((_chunk(cid, text, meta), 1.0 - float(dist)))
-        return out
+        return [(cid, 1.0 - float(d)) for cid, d in zip(res["ids"][0], res["distances"][0], strict=True)]
 
     def get_chunks(self, ids: Sequence[str]) -> list[StoredChunk]:
         if not ids:
