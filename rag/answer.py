@@ -61,6 +61,7 @@ class AnswerPolicy:
     max_sentences: int = 3
     pool_factor: int = 2  # passages searched for sentences, as a multiple of top_k
     min_cosine: float = 0.40  # below both of these, nothing retrieved is about the question
+    floor_cosine: float = 0.20  # below this alone, too: shared words, unrelated meaning
     min_coverage: float = 0.30
     min_score: float = 0.48
     typed_ratio: float = 0.9  # the best sentence of the asked kind vs the best of any kind
@@ -366,7 +367,9 @@ def should_abstain(
             return f"no matching sentence gives a {kind}"
         ranked = typed
     best = ranked[0]
-    if best.cosine < policy.min_cosine and best.coverage < policy.min_coverage:
+    if best.cosine < policy.floor_cosine or (
+        best.cosine < policy.min_cosine and best.coverage < policy.min_coverage
+    ):
         return "no passage is about the question"
     if best.score < policy.min_score:
         return "the closest sentences match the question only loosely"

@@ -87,6 +87,20 @@ def test_decide_picks_covering_sentence_and_abstains_when_unrelated():
     assert d2.reason is not None
 
 
+def test_shared_words_with_unrelated_meaning_abstain():
+    """Every question word in the sentence, but a meaning far from the question's (cosine
+    0.1, under the 0.2 floor): abstain; the same words with a related meaning answer."""
+    vocab = {"bridge", "river", "built", "council"}
+    q = "What bridge was built across the river?"
+    qvec = np.asarray([1, 0, 0], dtype=np.float32)
+    far = [_cand(0, "The council built a bridge across the river of time.", [0.1, 1, 0])]
+    near = [_cand(0, "The council built a bridge across the river of time.", [0.5, 1, 0])]
+    d = decide(q, qvec, far, lambda t: 1.0, vocab.__contains__)
+    assert d.chosen == [] and d.reason == "no passage is about the question"
+    assert float(far[0].vector @ qvec) < 0.2
+    assert decide(q, qvec, near, lambda t: 1.0, vocab.__contains__).reason is None
+
+
 def test_the_sentence_before_lends_its_subject():
     # "She was 39 ..." answers a question about the mayor only through the sentence before it
     q = "How old was Mayor Lindqvist when she took office?"
