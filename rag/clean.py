@@ -126,36 +126,44 @@ class _Builder:
 
 
 def _inline_fragments(line: str, base: int) -> list[tuple[int, int]]:
-    """Original ranges of a line's text once markdown links, emphasis and markers are dropped."""
-    keep = [True] * len(line)
+    """Original ranges of a line's text once markdown links, emphasis and markers are dropped,
+    without whitespace at either end."""
+    cuts: list[tuple[int, int]] = []
     m = _HEADING_RE.match(line) or _BULLET_RE.match(line)
     if m:
-        keep[: m.end()] = [False] * m.end()
+        cuts.append((0, m.end()))
     for m in _LINK_RE.finditer(line):
         # keep only the link text: "[text](#)" -> "text"
-        keep[m.start() : m.start(1)] = [False] * (m.start(1) - m.start())
-        keep[m.end(1) : m.end()] = [False] * (m.end() - m.end(1))
+        cuts += [(m.start(), m.start(1)), (m.end(1), m.end())]
     for m in _EMPH_RE.finditer(line):
         n = len(m.group(1))
-        keep[m.start() : m.start() + n] = [False] * n
-        keep[m.end() - n : m.end()] = [False] * n
-    # trim kept whitespace at both ends
-    idx = [i for i, k in enumerate(keep) if k and not line[i].isspace()]
-    if not idx:
-        return []
-    lo, hi = idx[0], idx[-1] + 1
-    frags: list[tuple[int, int]] = []
-    i = lo
-    while i < hi:
-        if not keep[i]:
-            i += 1
-            continue
-        j = i
-        while j < hi and keep[j]:
-            j += 1
-        frags.append((base + i, base + j))
-        i = j
-    return frags
+        cuts += [(m.start(), m.start() + n), (m.end() - n, m.end())]
+    kept: list[tuple[int, int]] = []
+    pos = 0
+    for a, b in sorted(cuts):
+        if b <= a:
+            continue  # an empty cut must not split a piece in two
+        if a > pos:
+            kept.append((pos, a))
+        pos = max(pos, b)
+    if pos < len(line):
+        kept.append((pos, len(line)))
+    # trim whitespace at both ends, dropping pieces that are only whitespace
+    while kept:
+        a, b = kept[0]
+        lead = len(line[a:b]) - len(line[a:b].lstrip())
+        if a + lead < b:
+            kept[0] = (a + lead, b)
+            break
+        kept.pop(0)
+    while kept:
+        a, b = kept[-1]
+        trail = len(line[a:b]) - len(line[a:b].rstrip())
+        if b - trail > a:
+            kept[-1] = (a, b - trail)
+            break
+        kept.pop()
+    return [(base + a, base + b) for a, b in kept]
 
 
 def _plain(line: str) -> str:

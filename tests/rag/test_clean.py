@@ -5,7 +5,16 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rag.clean import clean, map_range, parse_date
+from rag.clean import (
+    _BULLET_RE,
+    _EMPH_RE,
+    _HEADING_RE,
+    _LINK_RE,
+    _inline_fragments,
+    clean,
+    map_range,
+    parse_date,
+)
 from tests.conftest import CORPUS
 
 
@@ -86,3 +95,53 @@ def test_cleaning_never_invents_text(text):
 )
 def test_markup_mixes_keep_offsets(lines):
     _spans_hold("\n".join(lines))
+
+
+def _fragments_char_by_char(line: str, base: int) -> list[tuple[int, int]]:
+    """The first version of ``_inline_fragments``: a keep flag per character (slow on long
+    lines, plainly right), kept as the reference."""
+    keep = [True] * len(line)
+    m = _HEADING_RE.match(line) or _BULLET_RE.match(line)
+    if m:
+        keep[: m.end()] = [False] * m.end()
+    for m in _LINK_RE.finditer(line):
+        keep[m.start() : m.start(1)] = [False] * (m.start(1) - m.start())
+        keep[m.end(1) : m.end()] = [False] * (m.end() - m.end(1))
+    for m in _EMPH_RE.finditer(line):
+        n = len(m.group(1))
+        keep[m.start() : m.start() + n] = [False] * n
+        keep[m.end() - n : m.end()] = [False] * n
+    idx = [i for i, k in enumerate(keep) if k and not line[i].isspace()]
+    if not idx:
+        return []
+    frags, i, hi = [], idx[0], idx[-1] + 1
+    while i < hi:
+        if not keep[i]:
+            i += 1
+            continue
+        j = i
+        while j < hi and keep[j]:
+            j += 1
+        frags.append((base + i, base + j))
+        i = j
+    return frags
+
+
+_MARKUP = st.lists(
+    st.sampled_from(["# ", "## ", "- ", "* ", "1. ", "[", "]", "(", ")", "(#)", "*", "**", "_",
+                     "__", " ", "  ", "\t", "\u00a0", "word", "U.S.", "x", "[]()", "",
+                     "[word](#)", "*word*", "**a b**", "_x_", "![img](p.png)"]),
+    max_size=25,
+).map("".join)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_MARKUP, st.integers(0, 50))
+def test_inline_fragments_match_the_char_by_char_reference(line, base):
+    assert _inline_fragments(line, base) == _fragments_char_by_char(line, base)
+
+
+def test_inline_fragments_match_the_reference_on_every_corpus_line():
+    for path in sorted(CORPUS.iterdir()):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            assert _inline_fragments(line, 7) == _fragments_char_by_char(line, 7)
