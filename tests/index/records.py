@@ -3,6 +3,8 @@ whether the store holds exactly that."""
 
 from __future__ import annotations
 
+import json
+import sqlite3
 from pathlib import Path
 
 from index.build import _prepare, open_store, versioned
@@ -39,3 +41,46 @@ def check_records(settings: Settings, corpus: Path) -> dict[str, int]:
     assert counts["chunks"] == sum(d.chunks for d in docs)
     assert len(sents) == sum(d.sentences for d in docs)
     return {**counts, "sentences": len(sents)}
+
+
+DELETE = 3  # the operation code of a delete in Chroma's log (chromadb/db/mixins/embeddings_queue.py)
+
+
+def chroma_records(index_dir: Path, timeout: float = 30) -> dict[tuple[str, str], int]:
+    """{(collection, source): records} as Chroma will see them, read from its SQLite file with
+    plain SQL, so no second Chroma client opens a folder a server may be using. Opened read-write
+    (it only reads) because after a SIGKILL SQLite must roll back a hot journal first, which a
+    read-only connection refuses to do.
+
+    Chroma writes each call to its log (``embeddings_queue``) first and applies it to the
+    metadata tables after; a SIGKILL between the two leaves entries it replays on the next open.
+    So: the applied records, plus the log past what the metadata segment has applied."""
+    db = index_dir / "chroma" / "chroma.sqlite3"
+    with sqlite3.connect(f"file:{db}?mode=rw", uri=True, timeout=timeout) as con:
+        segments = con.execute(
+            "SELECT s.id, c.id, c.name FROM segments s JOIN collections c ON s.collection = c.id "
+            "WHERE s.scope = 'METADATA'"
+        ).fetchall()
+        applied = {seg: int(n) for seg, n in con.execute("SELECT segment_id, seq_id FROM max_seq_id")}
+        ids: dict[str, dict[str, str]] = {}  # collection name -> {record id: source}
+        for seg, coll, name in segments:
+            have = ids.setdefault(str(name).removeprefix("rag-"), {})
+            have.update(con.execute(
+                "SELECT e.embedding_id, m.string_value FROM embeddings e "
+                "JOIN embedding_metadata m ON m.id = e.id AND m.key = 'source' "
+                "WHERE e.segment_id = ?", (seg,)
+            ).fetchall())
+            pending = con.execute(
+                "SELECT operation, id, metadata FROM embeddings_queue "
+                "WHERE seq_id > ? AND topic LIKE ? ORDER BY seq_id", (applied.get(seg, 0), f"%/{coll}")
+            ).fetchall()
+            for op, rid, meta in pending:
+                if op == DELETE:
+                    have.pop(rid, None)
+                elif meta and "source" in (m := json.loads(meta)):
+                    have[rid] = m["source"]
+    counts: dict[tuple[str, str], int] = {}
+    for kind, have in ids.items():
+        for source in have.values():
+            counts[kind, source] = counts.get((kind, source), 0) + 1
+    return counts

@@ -19,27 +19,22 @@ from index.service import open_index
 from rag.load import iter_files
 from rag.settings import Settings
 from tests.conftest import ROOT
-from tests.index.records import check_records
+from tests.index.records import check_records, chroma_records
 
 pytestmark = pytest.mark.slow
 
 
 def committed_docs(index_dir: Path) -> int:
-    """Commit records in the docs collection, read from Chroma's SQLite file without opening
-    a second Chroma client on a folder another process is writing."""
-    db = index_dir / "chroma" / "chroma.sqlite3"
-    if not db.is_file():
+    """Commit records in the docs collection as Chroma will see them on its next open (its log
+    included), read with plain SQL, without a second Chroma client on a folder another process
+    is writing."""
+    if not (index_dir / "chroma" / "chroma.sqlite3").is_file():
         return 0
     try:
-        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=0.2) as con:
-            row = con.execute(
-                "SELECT count(*) FROM embeddings e JOIN segments s ON e.segment_id = s.id "
-                "JOIN collections c ON s.collection = c.id "
-                "WHERE c.name = 'rag-docs' AND s.scope = 'METADATA'"
-            ).fetchone()
+        recs = chroma_records(index_dir, timeout=0.2)
     except sqlite3.Error:
         return 0  # not created yet, or locked by the writer for a moment
-    return int(row[0])
+    return sum(n for (kind, _), n in recs.items() if kind == "docs")
 
 
 def index_until(corpus: Path, index_dir: Path, at_least: int, sig: int) -> tuple[int, str]:
