@@ -190,6 +190,13 @@ def _counts_asked_thing(sentence: str, question: str, qtok: set[str]) -> bool:
     return any(sum(t in n for t in phrase) >= need for n in near)
 
 
+# "When ...?" is often answered by an event rather than a date: "when the immune system is
+# less active", "at the end of World War I", "after the war"
+_TEMPORAL_CLAUSE = re.compile(
+    r"\b(?:when|after|before|during|until|since|following|(?:end|beginning|start|time) of)\b", re.I
+)
+
+
 def has_type(kind: str | None, sentence: str, question: str) -> bool:
     """Whether ``sentence`` holds something of the asked-for kind that the question lacks."""
     if kind is None:
@@ -198,7 +205,9 @@ def has_type(kind: str | None, sentence: str, question: str) -> bool:
     if kind == "number":
         return _counts_asked_thing(sentence, question, qtok)
     if kind == "date":
-        return any(m.group(0).lower() not in question.lower() for m in _DATE_RE.finditer(sentence))
+        return any(
+            m.group(0).lower() not in question.lower() for m in _DATE_RE.finditer(sentence)
+        ) or bool(_TEMPORAL_CLAUSE.search(sentence))
     names = (
         _proper_nouns(sentence, skip_first=False) - _proper_nouns(question, skip_first=False) - qtok
     )

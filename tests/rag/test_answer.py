@@ -151,3 +151,13 @@ def test_abstention_lists_closest_passages():
 
 def test_rrf():
     assert fuse([["a", "b"], ["b", "c"]])[0][0] == "b"
+
+
+def test_a_when_question_takes_an_event_as_well_as_a_date():
+    from rag.answer import has_type
+
+    q = "When does the river flood?"
+    assert has_type("date", "The river floods when the snow melts in the hills.", q)
+    assert has_type("date", "At the end of the dry season the river floods.", q)
+    assert has_type("date", "The river flooded on 3 March 1998.", q)
+    assert not has_type("date", "The river floods and the fields turn brown.", q)
