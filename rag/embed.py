@@ -153,26 +153,39 @@ class MiniLMEmbedder:
             list(texts), return_offsets_mapping=True, truncation=True,
             max_length=model.max_seq_length,
         )["offset_mapping"]
-        token_vecs = model.encode(
-            list(texts), batch_size=self.batch_size, output_value="token_embeddings",
-            convert_to_numpy=False, show_progress_bar=False,
-        )
-        for i, (offsets, tv) in enumerate(zip(tokenized, token_vecs, strict=True)):
-            tv = tv.float().cpu().numpy()
-            vecs[i] = unit(tv.mean(axis=0))
-            if len(offsets) != len(tv):
-                continue  # not the tokenisation the model saw: no span vectors
-            starts = np.array([a for a, _ in offsets])
-            ends = np.array([b for _, b in offsets])
-            real = ends > starts  # [CLS], [SEP] have empty offsets
-            last = int(ends[real].max()) if real.any() else 0
-            for j, (a, b) in enumerate(spans[i]):
-                if b > last:
-                    continue  # cut off by the model's window
-                inside = real & (starts >= a) & (ends <= b)
-                if inside.any():
-                    out[i][j] = unit(tv[inside].mean(axis=0))
+        # Batches of texts of about the same number of word pieces, longest first, pooled as
+        # each batch comes out: padding stays small however many texts come in one call, and
+        # only one batch of word-piece vectors is held at a time.
+        order = sorted(range(len(texts)), key=lambda i: -len(tokenized[i]))
+        for b in range(0, len(order), self.batch_size):
+            batch = order[b : b + self.batch_size]
+            token_vecs = model.encode(
+                [texts[i] for i in batch], batch_size=len(batch),
+                output_value="token_embeddings", convert_to_numpy=False, show_progress_bar=False,
+            )
+            for i, tv in zip(batch, token_vecs, strict=True):
+                vecs[i], out[i] = _pool(tv.float().cpu().numpy(), tokenized[i], spans[i])
         return vecs, out
+
+
+def _pool(
+    tv: np.ndarray, offsets: Sequence[tuple[int, int]], spans: Sequence[tuple[int, int]]
+) -> tuple[np.ndarray, list[np.ndarray | None]]:
+    """A text's vector (the mean of its word-piece vectors ``tv``) and its spans' vectors."""
+    pooled: list[np.ndarray | None] = [None] * len(spans)
+    if len(offsets) != len(tv):
+        return unit(tv.mean(axis=0)), pooled  # not the tokenisation the model saw
+    starts = np.array([a for a, _ in offsets])
+    ends = np.array([b for _, b in offsets])
+    real = ends > starts  # [CLS], [SEP] have empty offsets
+    last = int(ends[real].max()) if real.any() else 0
+    for j, (a, b) in enumerate(spans):
+        if b > last:
+            continue  # cut off by the model's window
+        inside = real & (starts >= a) & (ends <= b)
+        if inside.any():
+            pooled[j] = unit(tv[inside].mean(axis=0))
+    return unit(tv.mean(axis=0)), pooled
 
 
 def unit(v: np.ndarray) -> np.ndarray:

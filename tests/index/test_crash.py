@@ -40,7 +40,7 @@ def committed_docs(index_dir: Path) -> int:
 def index_until(corpus: Path, index_dir: Path, at_least: int, sig: int) -> tuple[int, str]:
     """Run `rag index` as a child process; send ``sig`` once ``at_least`` documents are committed.
     Returns the child's exit status and its stderr."""
-    env = {**os.environ, "RAG_BATCH_SIZE": "1"}  # groups of 8 chunks: many commits in one run
+    env = {**os.environ, "RAG_BATCH_SIZE": "1"}  # groups of 32 chunks: several commits in one run
     child = subprocess.Popen(
         [sys.executable, "-m", "ui.cli", "--index-dir", str(index_dir), "index", str(corpus)],
         cwd=ROOT,
@@ -68,7 +68,7 @@ def index_until(corpus: Path, index_dir: Path, at_least: int, sig: int) -> tuple
 
 def test_interrupted_indexing_still_answers_and_rerun_completes(tmp_path, embedder):
     corpus = tmp_path / "corpus"
-    info = synth_corpus(corpus, chunks=40, seed=7)
+    info = synth_corpus(corpus, chunks=130, seed=7)
     total = len(info.docs)
     assert total >= 10
     index_dir = tmp_path / "index"
