@@ -88,7 +88,7 @@ _NUMBER_WORDS = (
     r"one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen|"
     r"sixteen|seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety|"
     r"hundred|hundreds|thousand|thousands|million|millions|billion|billions|dozen|dozens|half|"
-    r"third|quarter|fifth|single|once|twice|several|first|second"
+    r"third|quarter|fifth|single|once|twice|several|first|second|none|zero"
 )
 _NUMBER_RE = re.compile(rf"\d|\b(?:{_NUMBER_WORDS})\b", re.I)
 _DATE_RE = re.compile(
@@ -176,18 +176,39 @@ def _counts_asked_thing(sentence: str, question: str, qtok: set[str]) -> bool:
     if not m:
         return True
     phrase: list[str] = []
+    named: set[str] = set()  # capitalised modifiers ("Russian" soldiers): the count must have them
     for w in m.group(1).split():
         t = w.lower().strip("'’")
         if t in STOPWORDS or len(phrase) == 3:
             break
         phrase.extend(tokens(w))
+        if w[:1].isupper():
+            named.update(tokens(w))
     if not phrase:
         return True
     need = min(2, len(phrase))
-    if phrase[0] == normalize_token("times") and any(words[i].lower().strip(".,") in _TIMES for i in nums):
+    if phrase[0] == normalize_token("times") and any(
+        words[i].lower().strip(".,") in _TIMES for i in nums
+    ):
         return True
     near = [{normalize_token(w.strip(".,'’")) for w in words[max(0, i - 5) : i + 6]} for i in nums]
-    return any(sum(t in n for t in phrase) >= need for n in near)
+    if any(sum(t in n for t in phrase) >= need for n in near):
+        return True
+    # the phrase's last word is its head ("how many musical instruments": instruments); a number
+    # right before the head counts it ("35 instruments", "a 5-cylinder engine"), but not one
+    # with another modifier between ("400 Ukrainian soldiers" for "how many Russian soldiers")
+    head = phrase[-1]
+    for i, n in zip(nums, near, strict=True):
+        if not (named - {head}) <= n:
+            continue
+        parts = words[i].split("-")
+        nxt = words[i + 1] if i + 1 < len(words) else ""
+        if (
+            normalize_token(parts[-1].strip(".,'’")) == head
+            or normalize_token(nxt.strip(".,'’")) == head
+        ):
+            return True
+    return False
 
 
 # "When ...?" is often answered by an event rather than a date: "when the immune system is
@@ -224,7 +245,7 @@ def unknown_terms(
     for m in _CAP_RE.finditer(question):
         if m.start() == len(question) - len(question.lstrip(" \"'“‘(")):
             continue  # the first word is capitalised anyway
-        word = m.group(0).strip(".'’")
+        word = re.sub(r"['’]s$", "", m.group(0)).strip(".'’")
         if word.isupper() and len(word) <= 5:
             continue  # an acronym may stand for words the corpus spells out ("UMC")
         toks = [t for t in tokens(word) if not is_temporal(t)]
@@ -331,7 +352,15 @@ _ATTRIBUTE_Q = re.compile(
 )
 
 
-_IMPLICIT_ATTRIBUTES = frozenset("name nam nickname title term word phrase type kind".split())
+# names and kinds of things, values and words for words: the text gives them without the word
+# itself ("X, the Y"; "19.3%"; "often abbreviated as cpDNA")
+_IMPLICIT_ATTRIBUTES = frozenset(
+    normalize_token(w)
+    for w in (
+        "name names nickname title term word phrase type kind percentage percent proportion "
+        "number amount synonym abbreviation acronym"
+    ).split()
+)
 
 
 def asked_attribute(question: str) -> str | None:

@@ -117,6 +117,9 @@ class LexicalIndex:
             return True
         if len(tok) < 5:
             return False
+        # a compound the documents write as two words ("Superbowl" for "Super Bowl")
+        if any(self.knows(tok[:i]) and self.knows(tok[i:]) for i in range(3, len(tok) - 2)):
+            return True
         import difflib
 
         if self._by_initial is None:

@@ -6,6 +6,7 @@ import numpy as np
 
 from rag.answer import (
     Candidate,
+    asked_attribute,
     build_answer,
     decide,
     expected_type,
@@ -15,6 +16,7 @@ from rag.answer import (
     score_candidates,
     unknown_terms,
 )
+from rag.lexical import LexicalIndex
 
 
 def _cand(i: int, text: str, vec: list[float], source: str = "a.txt") -> Candidate:
@@ -49,6 +51,26 @@ def test_how_many_needs_the_counted_thing():
     assert not has_type("number", "It was reported on March 3, 2025.", "How many votes were cast?")
 
 
+def test_a_number_right_before_the_counted_head_noun_counts_it():
+    q = "How many musical instruments were loaned to the museum?"
+    assert has_type("number", "The museum has the loan of 35 instruments.", q)
+    assert has_type(
+        "number", "It is a single-step, 5-cylinder engine.", "How many cylinders does it have?"
+    )
+    assert has_type(
+        "number",
+        "None of the original treaties mention rights.",
+        "How many original treaties mention rights?",
+    )
+    # a capitalised modifier restricts what is counted: other soldiers are not these
+    q = "How many Russian soldiers were killed?"
+    assert not has_type("number", "Witnesses saw 400 Ukrainian soldiers.", q)
+    assert not has_type("number", "The report names eleven soldiers.", q)
+    assert not has_type(
+        "number", "The museum bought 35 paintings.", "How many instruments were loaned?"
+    )
+
+
 def test_dates_and_counts_in_their_usual_shapes():
     assert has_type("date", "Interest revived in the 1990s.", "When did interest revive?")
     assert has_type("date", "The ice retreated about 11,600 BP.", "When did the ice retreat?")
@@ -67,6 +89,25 @@ def test_unknown_names_signal():
     assert "Macron" in " ".join(names)
     names, _ = unknown_terms("What did Putin say about the ceasefire?", vocab.__contains__)
     assert names == []
+
+
+def test_possessive_acronyms_and_compounds_are_not_unknown_names():
+    vocab = {"board", "church", "super", "bowl", "anthem"}
+    names, _ = unknown_terms("When did the UMC's board meet?", vocab.__contains__)
+    assert names == []  # an acronym may stand for words the documents spell out
+    lex = LexicalIndex([], None, {w: 1 for w in vocab}, 1)
+    names, _ = unknown_terms(
+        "Who sang the anthem at Superbowl 50?", lex.knows, knows_name=lex.knows_roughly
+    )
+    assert names == []  # "Super Bowl" in the documents
+    names, _ = unknown_terms("Who sang at Wembley?", lex.knows, knows_name=lex.knows_roughly)
+    assert names == ["Wembley"]
+
+
+def test_values_and_words_for_words_are_asked_without_the_word():
+    assert asked_attribute("What is the population of Springfield?") == "population"
+    assert asked_attribute("What is the percentage of households with children?") is None
+    assert asked_attribute("What is a synonym for chloroplast DNA?") is None
 
 
 def test_decide_picks_covering_sentence_and_abstains_when_unrelated():
@@ -106,10 +147,14 @@ def test_the_sentence_before_lends_its_subject():
     q = "How old was Mayor Lindqvist when she took office?"
     qvec = np.asarray([1, 0, 0], dtype=np.float32)
     answer = "She was 39 when she took office."
-    after_subject = [_cand(0, "Mayor Lindqvist opened the new bridge.", [1, 1, 0]),
-                     _cand(1, answer, [1, 0.5, 0])]
-    after_other = [_cand(0, "The weather was mild in spring.", [1, 1, 0]),
-                   _cand(1, answer, [1, 0.5, 0])]
+    after_subject = [
+        _cand(0, "Mayor Lindqvist opened the new bridge.", [1, 1, 0]),
+        _cand(1, answer, [1, 0.5, 0]),
+    ]
+    after_other = [
+        _cand(0, "The weather was mild in spring.", [1, 1, 0]),
+        _cand(1, answer, [1, 0.5, 0]),
+    ]
 
     def score(cands: list[Candidate]) -> float:
         ranked = score_candidates(q, qvec, cands, lambda t: 1.0)
@@ -128,9 +173,7 @@ def test_answer_text_is_quotes_with_markers_and_neighbour_for_he_said():
         lambda t: 1.0,
         lambda t: True,
     )
-    a = build_answer(
-        "q", d.chosen, lambda c, k: prev if (c.index, k) == (1, -1) else None, None
-    )
+    a = build_answer("q", d.chosen, lambda c, k: prev if (c.index, k) == (1, -1) else None, None)
     assert a.answer == f"{prev.text} [1] {quote.text} [2]"
     assert [c.quote for c in a.citations] == [prev.text, quote.text]
     assert needs_previous(quote.text) and not needs_previous(prev.text)
