@@ -19,6 +19,7 @@ TRICKY = [
     "Prices rose 4.5% in Q1... Then fell!? Nobody knows (really).",
     "No end punctuation here",
     "a. b. c. d. e.",
+    "U.S. . . .",  # ". ." at 3, 5 and 7: pysbd's non-overlapping scan takes 7, not 5
 ]
 
 
