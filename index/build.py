@@ -20,7 +20,7 @@ from index.store import ChromaStore, DocRecord, DocWrite, foreign_folder
 from rag.chunk import chunk_document
 from rag.embed import MODEL_NAME, Embedder, MiniLMEmbedder, model_dir, unit
 from rag.errors import IndexCorruptError, InputError
-from rag.lexical import LexicalIndex, date_words
+from rag.lexical import LexicalIndex, WordVectors, date_words
 from rag.load import Skipped, iter_files, load_document
 from rag.segment import split_sentences
 from rag.settings import Settings
@@ -105,9 +105,48 @@ def lexical_for(
     return lex
 
 
-# names what sentence vectors are made from; part of every stored version, so changing it
-# re-embeds every document on the next `rag index`
-EMBED_SCHEME = "late-chunked-sentences+title0.6"
+def word_vectors_for(settings: Settings, lex: LexicalIndex, embedder: Embedder) -> WordVectors:
+    """A vector for each word of the corpus (a token's most common form, embedded alone), so
+    the answerer can tell "troops" is near "soldiers". Cached in the index folder by word: only
+    words new to the index are embedded."""
+    folder = settings.index_dir / "words"
+    cache: dict[str, np.ndarray] = {}
+    try:
+        forms = json.loads((folder / "words.json").read_text(encoding="utf-8"))
+        vecs = np.load(folder / "vectors.npy")
+        if len(forms) == len(vecs) and vecs.shape[1:] == (embedder.dim,):
+            cache = dict(zip(forms, vecs.astype(np.float32), strict=True))
+    except (OSError, ValueError):
+        pass  # none yet, or unreadable: embed them again
+    need = sorted(set(lex.forms.values()) - cache.keys())
+    if need:
+        cache.update(zip(need, embedder.embed(need, progress=len(need) >= 2000), strict=True))
+        if not foreign_folder(settings.index_dir):
+            _save_words(folder, cache)
+    return WordVectors({tok: cache[form] for tok, form in lex.forms.items()})
+
+
+def _save_words(folder: Path, cache: dict[str, np.ndarray]) -> None:
+    """Written beside, then renamed over the old copy: a reader sees the old set or the new."""
+    tmp = folder.with_name(f".words-{time.time_ns()}")
+    try:
+        tmp.mkdir(parents=True)
+        forms = sorted(cache)
+        np.save(tmp / "vectors.npy", np.stack([cache[f] for f in forms]).astype(np.float16))
+        (tmp / "words.json").write_text(json.dumps(forms), encoding="utf-8")
+        old = folder.with_name(f".words-old-{time.time_ns()}")
+        if folder.exists():
+            folder.rename(old)
+        tmp.rename(folder)
+        shutil.rmtree(old, ignore_errors=True)
+    except OSError:
+        shutil.rmtree(tmp, ignore_errors=True)  # a read-only folder still answers, from memory
+
+
+# names what sentence vectors are made from and what a document's records hold (its byline
+# since session 6); part of every stored version, so changing it re-embeds every document on
+# the next `rag index`
+EMBED_SCHEME = "late-chunked-sentences+title0.6+byline"
 TITLE_WEIGHT = 0.6  # the document title's vector, added to each sentence read in a chunk
 
 
@@ -178,7 +217,9 @@ def _embed_group(embedder: Embedder, items: Group) -> list[tuple[np.ndarray, np.
         at += len(chunks)
         tv = row[doc.title] * TITLE_WEIGHT if doc.title and span_embed is not None else 0.0
         sv = [
-            unit(v + tv) if v is not None else row[sentence_embedding_text(doc.title, sents[j].text)]
+            unit(v + tv)
+            if v is not None
+            else row[sentence_embedding_text(doc.title, sents[j].text)]
             for j, v in enumerate(svecs[k])
         ]
         out.append((cv, np.stack(sv) if sv else np.zeros((0, embedder.dim), dtype=np.float32)))
@@ -304,7 +345,11 @@ def build_index(
         except Exception as e:  # one bad file never stops the run: say which and why
             from rag.errors import LoadError
 
-            reason = str(e).removeprefix(f"{rel}: ") if isinstance(e, LoadError) else f"{type(e).__name__}: {e}"
+            reason = (
+                str(e).removeprefix(f"{rel}: ")
+                if isinstance(e, LoadError)
+                else f"{type(e).__name__}: {e}"
+            )
             report.skipped.append(Skipped(rel, reason))
             continue
         old = known.get(rel)
@@ -338,7 +383,7 @@ def build_index(
     if counts["chunks"] != sum(d.chunks for d in docs):
         orphans = store.drop_orphans(committed)
     changed = bool(report.added or report.updated or report.removed or orphans)
-    lexical_for(settings, store, docs, rebuild=changed)
+    word_vectors_for(settings, lexical_for(settings, store, docs, rebuild=changed), embedder)
     _write_manifest(settings, docs)
     report.seconds = time.perf_counter() - t0
     return report
@@ -384,7 +429,8 @@ def _write_manifest(settings: Settings, docs: Sequence[DocRecord]) -> None:
         "chunks": sum(d.chunks for d in docs),
     }
     try:
-        (settings.index_dir / "manifest.json").write_text(json.dumps(data, indent=1), encoding="utf-8")
+        (settings.index_dir / "manifest.json").write_text(
+            json.dumps(data, indent=1), encoding="utf-8"
+        )
     except OSError:
         pass
-

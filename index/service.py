@@ -7,16 +7,18 @@
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 import unicodedata
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
-from index.build import lexical_for, open_store
+from index.build import lexical_for, open_store, word_vectors_for
 from index.store import ChromaStore, DocRecord, StoredChunk, StoredSentence, matching_chunk_ids
 from rag.answer import (
     AnswerPolicy,
@@ -27,7 +29,7 @@ from rag.answer import (
 )
 from rag.embed import Embedder, MiniLMEmbedder
 from rag.errors import InputError
-from rag.lexical import LexicalIndex
+from rag.lexical import LexicalIndex, WordVectors, word_forms
 from rag.settings import Settings
 from rag.types import Answer
 
@@ -62,7 +64,9 @@ class Timings:
     embed: float = 0.0  # the question's vector
     dense: float = 0.0  # nearest chunks in Chroma
     lexical: float = 0.0  # BM25
-    fetch: float = 0.0  # reading the kept passages' records (with their sentences) and unpacking them
+    fetch: float = (
+        0.0  # reading the kept passages' records (with their sentences) and unpacking them
+    )
     sentences: float = 0.0  # scoring sentences and assembling the answer
     total: float = 0.0
 
@@ -71,17 +75,23 @@ def clean_question(question: object, limit: int) -> str:
     """The question as asked, with control characters gone; refuses empty and overlong ones."""
     if not isinstance(question, str):
         raise InputError("the question must be text")
-    q = "".join(ch if unicodedata.category(ch)[0] != "C" or ch in "\n\t" else " " for ch in question)
+    q = "".join(
+        ch if unicodedata.category(ch)[0] != "C" or ch in "\n\t" else " " for ch in question
+    )
     q = " ".join(q.split())
     if not q:
-        raise InputError("the question is empty: type a question, e.g. \"Who rejected the ceasefire?\"")
+        raise InputError(
+            'the question is empty: type a question, e.g. "Who rejected the ceasefire?"'
+        )
     if len(q) > limit:
         raise InputError(
             f"the question is {len(q):,} characters long; the limit is {limit:,} "
             "(RAG_MAX_QUESTION_CHARS). Ask something shorter."
         )
     if not any(ch.isalnum() for ch in q):
-        raise InputError("the question has no words in it: ask with words, e.g. \"What did Putin propose?\"")
+        raise InputError(
+            'the question has no words in it: ask with words, e.g. "What did Putin propose?"'
+        )
     return q
 
 
@@ -97,9 +107,12 @@ class Index:
     last_timings: Timings = field(default_factory=Timings)
     _docs: list[DocRecord] = field(default_factory=list)
     _lexical: LexicalIndex | None = None
+    _words: WordVectors | None = None
     _checked: float = 0.0
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _committed: dict[str, str] = field(default_factory=dict)  # source -> committed version
+    _bylines: dict[str, tuple[int, int, str]] = field(default_factory=dict)
+    _asked_words: dict[str, np.ndarray] = field(default_factory=dict)  # question words' vectors
     _stamp: str | None = None  # the store's generation when _docs was read
     _read_all: float = 0.0  # when every commit record was last read
     full_refresh_seconds: float = 60.0
@@ -116,19 +129,45 @@ class Index:
             # every full_refresh_seconds, for a writer that died between commit and stamp.
             stamp = self.store.generation()
             if (
-                not force and self._lexical is not None and stamp is not None
-                and stamp == self._stamp and now - self._read_all < self.full_refresh_seconds
+                not force
+                and self._lexical is not None
+                and stamp is not None
+                and stamp == self._stamp
+                and now - self._read_all < self.full_refresh_seconds
             ):
                 self._checked = now
                 return
             docs = self.store.documents()
-            if force or self._lexical is None or [
-                (d.source, d.content_hash) for d in docs
-            ] != [(d.source, d.content_hash) for d in self._docs]:
+            if (
+                force
+                or self._lexical is None
+                or [(d.source, d.content_hash) for d in docs]
+                != [(d.source, d.content_hash) for d in self._docs]
+            ):
                 self._lexical = lexical_for(self.settings, self.store, docs)
+                self._words = word_vectors_for(self.settings, self._lexical, self.embedder)
                 self._docs = docs
                 self._committed = {d.source: d.content_hash for d in docs}
+                self._bylines = {d.source: d.byline for d in docs if d.byline}
             self._stamp, self._read_all, self._checked = stamp, now, now
+
+    def _question_words(self, q: str, words: WordVectors) -> dict[str, np.ndarray]:
+        """Vectors of the question's words the corpus lacks, embedded apart from the question
+        (a short batch: in the question's batch each would be padded to its length) and kept
+        for later questions."""
+        new = {t: f for t, f in word_forms([q]).items() if words.get(t) is None}
+        known = {f: v for f in new.values() if (v := self._asked_words.get(f)) is not None}
+        todo = [f for f in new.values() if f not in known]
+        if todo:
+            fresh = dict(zip(todo, self.embedder.embed(todo), strict=True))
+            if len(self._asked_words) > 50_000:
+                self._asked_words.clear()  # a bound, not an eviction policy: words recur little
+            self._asked_words.update(fresh)
+            known.update(fresh)
+        return {t: known[f] for t, f in new.items()}
+
+    def _byline(self, source: str) -> tuple[int, int, str] | None:
+        return self._bylines.get(source)
 
     def documents(self) -> list[DocRecord]:
         self.refresh()
@@ -142,7 +181,11 @@ class Index:
 
     # -- retrieval ------------------------------------------------------------------------
     def retrieve(
-        self, question: str, k: int | None = None, mode: Mode = "hybrid", filters: Filters | None = None,
+        self,
+        question: str,
+        k: int | None = None,
+        mode: Mode = "hybrid",
+        filters: Filters | None = None,
         qvec: np.ndarray | None = None,
     ) -> list[tuple[StoredChunk, float]]:
         """The top ``k`` passages, best first, with fused scores normalised to the best (1.0)."""
@@ -187,12 +230,23 @@ class Index:
 
     # -- answering ------------------------------------------------------------------------
     def ask(
-        self, question: str, *, k: int | None = None, mode: Mode = "hybrid", filters: Filters | None = None
+        self,
+        question: str,
+        *,
+        k: int | None = None,
+        mode: Mode = "hybrid",
+        filters: Filters | None = None,
     ) -> Answer:
         """Answer ``question`` with verbatim, cited sentences, or abstain with the closest passages."""
         t0 = time.perf_counter()
         q = clean_question(question, self.settings.max_question_chars)
         self.last_timings = Timings()
+        self.refresh()
+        words = self._words
+        assert words is not None
+        # the question's words the corpus lacks are embedded on the other core meanwhile:
+        # a model pass costs about as much for four words as for the question
+        pending = _words_pool().submit(self._question_words, q, words)
         qvec = self.embedder.embed([q])[0]
         self.last_timings.embed = time.perf_counter() - t0
         # sentences are drawn from a wider pool than the passages shown: the sentence scorer,
@@ -203,13 +257,29 @@ class Index:
         cands, before = _candidates(passages)
         self.last_timings.fetch += time.perf_counter() - t
         t = time.perf_counter()
+        asked = pending.result()
         lex = self.lexical
         # names may be misspelt in a question ("Ghandi"); other words must match exactly
-        d = decide(q, qvec, cands, lex.idf, lex.knows, self.policy, knows_name=lex.knows_roughly)
+        d = decide(
+            q,
+            qvec,
+            cands,
+            lex.idf,
+            lex.knows,
+            self.policy,
+            knows_name=lex.knows_roughly,
+            word_vec=lambda t: asked[t] if t in asked else words.get(t),
+            byline=self._byline,
+        )
         answer = build_answer(q, d.chosen, before, d.reason, closest=d.ranked)
         self.last_timings.sentences = time.perf_counter() - t
         self.last_timings.total = time.perf_counter() - t0
         return answer
+
+
+@functools.cache
+def _words_pool() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=2, thread_name_prefix="rag-words")
 
 
 def _candidates(
@@ -229,9 +299,18 @@ def _candidates(
                 taken.add(s.id)
                 out.append(
                     Candidate(
-                        id=s.id, source=s.source, title=chunk.title, date=chunk.date, text=s.text,
-                        start=s.start, end=s.end, index=s.index, vector=s.vector,
-                        passage=chunk.text, passage_score=score, heading=s.heading,
+                        id=s.id,
+                        source=s.source,
+                        title=chunk.title,
+                        date=chunk.date,
+                        text=s.text,
+                        start=s.start,
+                        end=s.end,
+                        index=s.index,
+                        vector=s.vector,
+                        passage=chunk.text,
+                        passage_score=score,
+                        heading=s.heading,
                     )
                 )
 
@@ -240,7 +319,13 @@ def _candidates(
         if s is None:
             return None
         return replace(
-            cand, id=s.id, text=s.text, start=s.start, end=s.end, index=s.index, vector=s.vector,
+            cand,
+            id=s.id,
+            text=s.text,
+            start=s.start,
+            end=s.end,
+            index=s.index,
+            vector=s.vector,
             heading=s.heading,
         )
 

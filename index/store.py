@@ -44,6 +44,7 @@ class DocRecord:
     author: str | None
     chunks: int
     sentences: int
+    byline: tuple[int, int, str] | None = None  # original range and text of the author line
 
 
 @dataclass(frozen=True)
@@ -168,6 +169,13 @@ def foreign_folder(index_dir: Path) -> str | None:
             "(RAG_INDEX_DIR)"
         )
     return None
+
+
+def _byline_meta(byline: tuple[int, int, str] | None) -> dict[str, Any]:
+    if byline is None:
+        return {}
+    start, end, text = byline
+    return {"byline": text, "byline_start": start, "byline_end": end}
 
 
 def _forget_failed_system(path: Path) -> None:
@@ -345,6 +353,10 @@ class ChromaStore:
                     date=str(m["date"]) or None if m.get("date") else None,
                     author=str(m["author"]) if m.get("author") else None,
                     chunks=int(m.get("chunks", 0)), sentences=int(m.get("sentences", 0)),
+                    byline=(
+                        (int(m["byline_start"]), int(m["byline_end"]), str(m["byline"]))
+                        if m.get("byline") else None
+                    ),
                 )
             )
         return sorted(out, key=lambda d: d.source)
@@ -470,6 +482,7 @@ class ChromaStore:
                 "source": w.doc.source, "hash": w.doc.content_hash, "title": w.doc.title,
                 "date": w.doc.date or "", "author": w.doc.author or "",
                 "chunks": len(w.chunks), "sentences": len(w.sentences),
+                **_byline_meta(w.doc.byline),
             }))
         for batch in _batches(marks, 2000):
             self._call(

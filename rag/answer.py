@@ -57,13 +57,16 @@ class AnswerPolicy:
     w_type: float = 0.12
     w_passage: float = 0.15
     w_date: float = 0.06  # the question's month or year matches the document's date
-    keep_ratio: float = 0.88  # a further sentence joins the answer above this share of the best
+    keep_ratio: float = 0.89  # a further sentence joins the answer above this share of the best
     max_sentences: int = 3
     pool_factor: int = 2  # passages searched for sentences, as a multiple of top_k
     min_cosine: float = 0.40  # below both of these, nothing retrieved is about the question
     floor_cosine: float = 0.20  # below this alone, too: shared words, unrelated meaning
     min_coverage: float = 0.30
     min_score: float = 0.48
+    # a question word the sentence lacks still counts, at the two words' similarity, when a
+    # word of the sentence is at least this near to it in meaning ("troops" for "soldiers")
+    near_word: float = 0.7
     typed_ratio: float = 0.9  # the best sentence of the asked kind vs the best of any kind
     unknown_share: float = 0.75  # this share of question words unseen in the corpus: abstain
 
@@ -275,14 +278,54 @@ def focus_weights(question: str) -> dict[str, float]:
     return {t: 0.5 for t in tokens(question[m.start() :]) if t not in main}
 
 
+WordVec = Callable[[str], "np.ndarray | None"]
+
+
+def near_words(
+    qtoks: Sequence[str],
+    sentences: dict[str, set[str]],
+    word_vec: WordVec | None,
+    threshold: float,
+) -> dict[str, dict[str, float]]:
+    """For each sentence id, the question words it lacks but has a word near in meaning to,
+    with that similarity (the best of its words, when at least ``threshold``)."""
+    if word_vec is None:
+        return {}
+    qv = [(t, v) for t in qtoks if (v := word_vec(t)) is not None]
+    vocab = sorted({t for toks in sentences.values() for t in toks})
+    sv = [(t, v) for t in vocab if (v := word_vec(t)) is not None]
+    if not qv or not sv:
+        return {}
+    col = {t: i for i, (t, _) in enumerate(sv)}
+    sims = np.stack([v for _, v in qv]) @ np.stack([v for _, v in sv]).T
+    out: dict[str, dict[str, float]] = {}
+    for sid, toks in sentences.items():
+        cols = [col[t] for t in toks if t in col]
+        if not cols:
+            continue
+        best = sims[:, cols].max(axis=1)
+        near = {
+            t: float(b)
+            for (t, _), b in zip(qv, best, strict=True)
+            if b >= threshold and t not in toks
+        }
+        if near:
+            out[sid] = near
+    return out
+
+
 def score_candidates(
     question: str,
     qvec: np.ndarray,
     cands: Sequence[Candidate],
     idf: Callable[[str], float],
     policy: AnswerPolicy = AnswerPolicy(),
+    word_vec: WordVec | None = None,
 ) -> list[Scored]:
-    """Each non-heading candidate scored by meaning, weighted word coverage, answer type."""
+    """Each non-heading candidate scored by meaning, weighted word coverage, answer type.
+
+    ``word_vec`` gives a word's vector by token; with it, a question word the sentence words
+    differently counts toward coverage at the two words' similarity."""
     all_q = set(tokens(question))
     qtoks = {t for t in all_q if not is_temporal(t)}
     when = {t for t in all_q if is_temporal(t)}
@@ -295,12 +338,19 @@ def score_candidates(
     kind = expected_type(question)
     at = {(c.source, c.index): c for c in cands}
     words = {c.id: set(tokens(c.text)) for c in cands}  # each sentence tokenised once
+    near = near_words(
+        sorted(qtoks),
+        {c.id: words[c.id] for c in cands if not c.heading},
+        word_vec,
+        policy.near_word,
+    )
     out = []
     for c in cands:
         if c.heading:
             continue
         stoks = words[c.id]
         coverage = sum(w(t) for t in qtoks & stoks) / qweight
+        coverage += sum(w(t) * sim for t, sim in near.get(c.id, {}).items()) / qweight
         prev = at.get((c.source, c.index - 1))
         context = 0.0
         if prev is not None:
@@ -311,13 +361,29 @@ def score_candidates(
             policy.w_cosine * cosine
             + policy.w_coverage * coverage
             + policy.w_context * context
-            + (policy.w_type if (typed and kind) else 0.0)
+            + (policy.w_type if (typed and kind) or gives_reason(question, c.text) else 0.0)
             + policy.w_passage * c.passage_score
             + (policy.w_date if when and _dated_like(c, when) else 0.0)
         )
         out.append(Scored(c, score, cosine, coverage, typed))
     out.sort(key=lambda s: (-s.score, s.cand.source, s.cand.index))
     return out
+
+
+_WHY_Q = re.compile(r"^\W*why\b|\bfor what reason\b", re.I)
+# how a sentence gives a reason: a cause, a purpose, a fear or an argument
+_CAUSAL = re.compile(
+    r"\b(?:because|due to|owing to|as a result|so that|in order to|so as to|fear(?:s|ed|ing)?|"
+    r"citing|arguing|argued|reason|caus(?:e|ed|es|ing)|led to|lead to|result(?:ed|s)? in|"
+    r"therefore|thus|aim(?:s|ed)? (?:to|at)|intended to|meant to|would (?:allow|give|provide|let))\b",
+    re.I,
+)
+
+
+def gives_reason(question: str, sentence: str) -> bool:
+    """For a "why" question: whether the sentence gives a cause or purpose in so many words.
+    A bonus only: a reason can be given without any of these words."""
+    return bool(_WHY_Q.search(question) and _CAUSAL.search(sentence))
 
 
 def _dated_like(c: Candidate, when: set[str]) -> bool:
@@ -431,6 +497,56 @@ def choose(ranked: Sequence[Scored], policy: AnswerPolicy = AnswerPolicy()) -> l
     return chosen
 
 
+_DOC = r"(?:article|story|report|piece|post|column|op-ed|editorial|news item)"
+_AUTHOR_Q = re.compile(
+    rf"\bwho\s+(?:wrote|authored|penned|filed|reported)\s+(?:the|this|that)\s+(?:[\w-]+\s+)?{_DOC}\b|"
+    rf"\b(?:author|writer|reporter|byline)\s+of\s+(?:the|this|that)\s+(?:[\w-]+\s+)?{_DOC}\b|"
+    rf"\b{_DOC}\b[^?]*?\b(?:written|authored|penned)\s+by\s+whom\b|"
+    rf"\bwho\s+(?:is|was)\s+the\s+(?:author|writer|reporter)\b",
+    re.I,
+)
+
+
+def asks_author(question: str) -> bool:
+    """Whether the question asks who wrote a document ("Who wrote the article ...?"), which
+    the document's byline answers rather than any sentence of its text.
+
+    >>> asks_author("Who wrote the article about the truce?"), asks_author("Who wrote the letter?")
+    (True, False)
+    """
+    return bool(_AUTHOR_Q.search(question))
+
+
+def byline_answer(
+    question: str, ranked: Sequence[Scored], byline: Callable[[str], tuple[int, int, str] | None]
+) -> list[Scored]:
+    """For a question about a document's author: the byline of the document the best sentence
+    comes from, as the one sentence to quote; nothing when the question is not about the
+    author or that document has no byline."""
+    if not ranked or not asks_author(question):
+        return []
+    best = ranked[0]
+    found = byline(best.cand.source)
+    if found is None:
+        return []
+    start, end, text = found
+    c = best.cand
+    cand = Candidate(
+        id=f"byline:{c.source}",
+        source=c.source,
+        title=c.title,
+        date=c.date,
+        text=text,
+        start=start,
+        end=end,
+        index=-1,
+        vector=c.vector,
+        passage=text,
+        passage_score=c.passage_score,
+    )
+    return [Scored(cand, best.score, best.cosine, best.coverage, True)]
+
+
 @dataclass(frozen=True)
 class Decision:
     """What the answerer made of the candidates: their ranking, the pick, or why it abstains."""
@@ -448,14 +564,22 @@ def decide(
     knows: Callable[[str], bool],
     policy: AnswerPolicy = AnswerPolicy(),
     knows_name: Callable[[str], bool] | None = None,
+    word_vec: WordVec | None = None,
+    byline: Callable[[str], tuple[int, int, str] | None] | None = None,
 ) -> Decision:
-    """Score, then answer from the sentences that give what the question asks for, or abstain."""
-    ranked = score_candidates(question, qvec, cands, idf, policy)
+    """Score, then answer from the sentences that give what the question asks for, or abstain.
+
+    ``byline(source)`` gives a document's byline (original range, text), quoted for a question
+    about who wrote the document."""
+    ranked = score_candidates(question, qvec, cands, idf, policy, word_vec)
     if expected_type(question):
         # a "how many" question is answered by a sentence with a number in it, and so on
         ranked = [s for s in ranked if s.typed] + [s for s in ranked if not s.typed]
     reason = should_abstain(question, ranked, knows, policy, knows_name)
-    return Decision(ranked, choose(ranked, policy) if reason is None else [], reason)
+    if reason is not None:
+        return Decision(ranked, [], reason)
+    by = byline_answer(question, ranked, byline) if byline else []
+    return Decision(ranked, by or choose(ranked, policy), None)
 
 
 def build_answer(

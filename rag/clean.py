@@ -82,6 +82,8 @@ class Cleaned:
     date: str | None = None
     author: str | None = None
     headings: frozenset[int] = field(default_factory=frozenset)  # clean offsets of heading lines
+    # the line that named the author: its original range and its visible text
+    byline: tuple[int, int, str] | None = None
 
 
 def map_range(spans: tuple[Span, ...], clean_start: int, clean_end: int) -> tuple[int, int]:
@@ -196,6 +198,7 @@ def clean(original: str, skip_lines: int = 0) -> Cleaned:
     drop: set[int] = set(range(min(skip_lines, len(lines))))
     date: str | None = None
     author: str | None = None
+    byline: int | None = None  # the line the author came from
 
     # header metadata: bylines anywhere, and in the first lines short bullets and bare dates
     head = set(nonblank[:8])
@@ -204,7 +207,8 @@ def clean(original: str, skip_lines: int = 0) -> Cleaned:
         bm = _BYLINE_RE.match(p)
         if bm and len(p.split()) <= 14 and not p.endswith("."):
             drop.add(i)
-            author = author or bm.group("who").strip()
+            if author is None:
+                author, byline = bm.group("who").strip(), i
             date = date or parse_date(bm.group("rest") or "")
             continue
         if i in head:
@@ -219,7 +223,8 @@ def clean(original: str, skip_lines: int = 0) -> Cleaned:
                 words = bare.split()
                 # "- In Reports" is a section; "- Jane Roe" or "- Desk Staff" names the writer
                 if words and words[0].lower() not in {"in", "on", "at", "from", "home", "news"}:
-                    author = author or bare
+                    if author is None:
+                        author, byline = bare, i
                 continue
 
     # a promo block in the second half of the article runs to its end
@@ -273,7 +278,16 @@ def clean(original: str, skip_lines: int = 0) -> Cleaned:
         date=date or parse_date(" ".join(kept[:3])[:300]),
         author=author,
         headings=frozenset(headings),
+        byline=_line_range(lines[byline], original) if byline is not None else None,
     )
+
+
+def _line_range(line: tuple[int, str], original: str) -> tuple[int, int, str] | None:
+    """The original range of a line's visible text, and that text with its markup dropped."""
+    frags = _inline_fragments(line[1], line[0])
+    if not frags:
+        return None
+    return frags[0][0], frags[-1][1], "".join(original[a:b] for a, b in frags)
 
 
 def _title(kept: list[str]) -> str | None:

@@ -6,7 +6,7 @@ import json
 import math
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +49,32 @@ def tokens(text: str) -> list[str]:
     return [normalize_token(t) for t in _TOKEN_RE.findall(text) if t.lower() not in STOPWORDS]
 
 
+def word_forms(texts: Iterable[str]) -> dict[str, str]:
+    """Each content token's most common written form, in lower case ("forc" -> "forces"): the
+    word its word vector is made from."""
+    seen: Counter[tuple[str, str]] = Counter()
+    for text in texts:
+        for t in _TOKEN_RE.findall(text):
+            low = t.lower()
+            if low not in STOPWORDS:
+                seen[(normalize_token(t), low.replace("’", "'"))] += 1
+    out: dict[str, str] = {}
+    for (tok, form), _ in seen.most_common():
+        out.setdefault(tok, form)
+    return out
+
+
+class WordVectors:
+    """Unit vectors of single words, by content token: how near two words are in meaning
+    ("troops" and "soldiers"), for the question words a sentence words differently."""
+
+    def __init__(self, vectors: dict[str, np.ndarray]) -> None:
+        self.vectors = vectors
+
+    def get(self, tok: str) -> np.ndarray | None:
+        return self.vectors.get(tok)
+
+
 class LexicalIndex:
     """BM25 over chunk texts plus document frequencies, saved to and loaded from a folder."""
 
@@ -59,8 +85,10 @@ class LexicalIndex:
         df: dict[str, int],
         n_docs: int,
         extra: set[str] | None = None,
+        forms: dict[str, str] | None = None,
     ) -> None:
         self.ids = ids
+        self.forms = forms or {}  # token -> the word its vector is made from
         self.bm25 = bm25
         self.df = df
         self.n_docs = n_docs
@@ -81,7 +109,8 @@ class LexicalIndex:
         for t in toks:
             df.update(set(t))
         extra = {t for m in metadata for t in tokens(m)}
-        return cls(list(ids), bm25 if toks else None, dict(df), len(toks), extra)
+        forms = word_forms(texts)
+        return cls(list(ids), bm25 if toks else None, dict(df), len(toks), extra, forms)
 
     def save(self, folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
@@ -89,7 +118,13 @@ class LexicalIndex:
             self.bm25.save(str(folder / "bm25"), show_progress=False)
         (folder / "lexicon.json").write_text(
             json.dumps(
-                {"ids": self.ids, "df": self.df, "n_docs": self.n_docs, "extra": sorted(self.extra)}
+                {
+                    "ids": self.ids,
+                    "df": self.df,
+                    "n_docs": self.n_docs,
+                    "extra": sorted(self.extra),
+                    "forms": self.forms,
+                }
             ),
             encoding="utf-8",
         )
@@ -102,7 +137,10 @@ class LexicalIndex:
         bm25 = None
         if (folder / "bm25").is_dir():
             bm25 = bm25s.BM25.load(str(folder / "bm25"), show_progress=False, verbosity=0)
-        return cls(meta["ids"], bm25, meta["df"], meta["n_docs"], set(meta.get("extra", [])))
+        # a cache written before word forms were kept raises KeyError here, and is rebuilt
+        return cls(
+            meta["ids"], bm25, meta["df"], meta["n_docs"], set(meta.get("extra", [])), meta["forms"]
+        )
 
     def idf(self, tok: str) -> float:
         """Smoothed inverse document frequency; unseen tokens get the highest value."""

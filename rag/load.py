@@ -207,6 +207,7 @@ def load_document(path: Path, source: str, max_bytes: int = 20_000_000) -> Docum
         title=title,
         date=date,
         author=override.get("author") or cleaned.author,
+        byline=cleaned.byline,
         content_hash=hashlib.sha256(original.encode("utf-8", "surrogatepass")).hexdigest()
         + _meta_hash(override),
     )

@@ -42,6 +42,9 @@ class Document:
     date: str | None = None  # YYYY-MM-DD
     author: str | None = None
     content_hash: str = ""
+    # the byline ("Written by Jane Roe on May 2, 2025"): its original range and its text with
+    # markup dropped, quoted when a question asks who wrote the document
+    byline: tuple[int, int, str] | None = None
 
     @property
     def doc_id(self) -> str:

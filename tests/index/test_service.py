@@ -143,3 +143,61 @@ def test_sentence_vectors_come_from_the_chunk_pass_and_plain_embedders_still_ind
         expected = embedder.embed([sentence_embedding_text(titles[b.source], b.text)])[0]
         assert float(b.vector @ expected) > 0.999
         assert float(a.vector @ expected) < 0.999  # read in context, not alone
+
+
+class _Counting:
+    """The real embedder, counting the texts it is given."""
+
+    def __init__(self, inner) -> None:
+        self.inner, self.dim, self.texts = inner, inner.dim, 0
+
+    def embed(self, texts, *, progress=False):
+        self.texts += len(texts)
+        return self.inner.embed(texts, progress=progress)
+
+
+def test_a_question_about_the_author_quotes_the_byline(tmp_path, embedder):
+    from index import open_index
+    from index.build import build_index
+    from rag.settings import Settings
+
+    corpus = tmp_path / "c"
+    corpus.mkdir()
+    (corpus / "bridge.md").write_text(
+        "Harbour bridge reopens after repairs\n\nBy [Jane Roe](#) | May 2, 2025\n\n"
+        "The harbour bridge reopened on Friday after two years of repairs. "
+        "Mayor Lindqvist cut the ribbon.\n",
+        encoding="utf-8",
+    )
+    (corpus / "ferry.txt").write_text(
+        "Ferry fares rise\n- City Desk\nFerry fares will rise by ten percent in June. "
+        "The operator blamed fuel costs.\n",
+        encoding="utf-8",
+    )
+    s = Settings.from_env({}, index_dir=tmp_path / "i", corpus_dir=corpus)
+    build_index(s, embedder=embedder)
+    idx = open_index(s, embedder=embedder)
+    a = idx.ask("Who wrote the article about the harbour bridge reopening?")
+    assert not a.abstained
+    assert [c.quote for c in a.citations] == ["By Jane Roe | May 2, 2025"]
+    _check_grounded(s, a)
+    a = idx.ask("Who wrote the story on ferry fares?")
+    assert [c.quote for c in a.citations] == ["City Desk"]
+    _check_grounded(s, a)
+    # who did something in the story is not who wrote it
+    a = idx.ask("Who cut the ribbon on the harbour bridge?")
+    assert "Lindqvist" in a.answer and "Jane Roe" not in a.answer
+
+
+def test_word_vectors_are_embedded_once_and_cached_in_the_index(tmp_path, built, embedder):
+    from index import open_index
+    from index.build import build_index
+
+    words = json.loads((built.index_dir / "words" / "words.json").read_text(encoding="utf-8"))
+    assert len(words) > 500 and "ceasefire" in words
+    counting = _Counting(embedder)
+    build_index(built, embedder=counting)  # nothing changed: no document, no word embedded
+    idx = open_index(built, embedder=counting)
+    assert counting.texts == 0
+    idx.ask("Which troops did Moscow send?")
+    assert counting.texts <= 1 + len(re.findall(r"\w+", "Which troops did Moscow send?"))

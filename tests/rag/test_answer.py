@@ -7,16 +7,19 @@ import numpy as np
 from rag.answer import (
     Candidate,
     asked_attribute,
+    asks_author,
     build_answer,
     decide,
     expected_type,
     fuse,
+    gives_reason,
     has_type,
+    near_words,
     needs_previous,
     score_candidates,
     unknown_terms,
 )
-from rag.lexical import LexicalIndex
+from rag.lexical import LexicalIndex, word_forms
 
 
 def _cand(i: int, text: str, vec: list[float], source: str = "a.txt") -> Candidate:
@@ -102,6 +105,65 @@ def test_possessive_acronyms_and_compounds_are_not_unknown_names():
     assert names == []  # "Super Bowl" in the documents
     names, _ = unknown_terms("Who sang at Wembley?", lex.knows, knows_name=lex.knows_roughly)
     assert names == ["Wembley"]
+
+
+def test_a_word_near_in_meaning_counts_toward_coverage_at_its_similarity():
+    unit = {
+        "troop": [1.0, 0.0, 0.0],
+        "soldier": [0.8, 0.6, 0.0],  # cosine 0.8 with "troop"
+        "weather": [0.0, 0.0, 1.0],
+        "sent": [0.0, 1.0, 0.0],
+    }
+    vecs = {t: np.asarray(v, dtype=np.float32) for t, v in unit.items()}
+    q = "Were troops sent?"
+    cands = [
+        _cand(0, "Soldiers were sent.", [1, 0, 0]),
+        _cand(1, "The weather was sent.", [1, 0, 0]),
+    ]
+    plain = {
+        s.cand.id: s.coverage
+        for s in score_candidates(q, np.array([1.0, 0, 0]), cands, lambda t: 1.0)
+    }
+    near = {
+        s.cand.id: s.coverage
+        for s in score_candidates(q, np.array([1.0, 0, 0]), cands, lambda t: 1.0, word_vec=vecs.get)
+    }
+    assert plain == {"s0": 0.5, "s1": 0.5}  # "sent" only
+    assert abs(near["s0"] - (1 + 0.8) / 2) < 1e-6  # "soldiers" stands in for "troops" at 0.8
+    assert near["s1"] == 0.5  # "weather" is not near "troops"
+    assert near_words(["troop"], {"a": {"soldier"}}, vecs.get, 0.9) == {}  # under the threshold
+
+
+def test_word_forms_keep_each_tokens_most_common_spelling():
+    forms = word_forms(["The forces moved. Forces rested; a force stayed.", "The rejected plan"])
+    assert forms["forc"] == "forces" and forms["force"] == "force"
+    assert forms["reject"] == "rejected" and "the" not in forms
+
+
+def test_a_why_question_prefers_a_sentence_that_gives_a_reason():
+    q = "Why did the council close the bridge?"
+    assert gives_reason(q, "The council closed it because the cables had rusted.")
+    assert gives_reason(q, "It acted, fearing a collapse.")
+    assert not gives_reason(q, "The council closed the bridge on Monday.")
+    assert not gives_reason("When did the council close it?", "It closed because of rust.")
+    cands = [
+        _cand(0, "The council closed the bridge on Monday.", [1, 0.1, 0]),
+        _cand(1, "The council closed the bridge because its cables had rusted.", [1, 0.1, 0]),
+    ]
+    ranked = score_candidates(q, np.array([1.0, 0, 0]), cands, lambda t: 1.0)
+    assert ranked[0].cand.id == "s1"
+
+
+def test_questions_about_who_wrote_a_document():
+    for q in [
+        "Who wrote the article headlined 'Bridge reopens'?",
+        "Who authored this report on ferries?",
+        "Who is the author of the story about the mayor?",
+        "Which article was written by whom?",
+    ]:
+        assert asks_author(q), q
+    for q in ["Who wrote the letter to the mayor?", "Who reported the fire?", "Who said it?"]:
+        assert not asks_author(q), q
 
 
 def test_values_and_words_for_words_are_asked_without_the_word():

@@ -47,6 +47,17 @@ def test_links_bylines_and_trailers():
     _spans_hold(original)
 
 
+def test_the_byline_keeps_its_place_in_the_original():
+    original = "Title line here\n\nWritten by [Jane Roe](#) on March 3, 2025\n\nBody text.\n"
+    c = clean(original)
+    assert c.author == "Jane Roe" and c.byline is not None
+    start, end, text = c.byline
+    assert original[start:end] == "Written by [Jane Roe](#) on March 3, 2025"
+    assert text == "Written by Jane Roe on March 3, 2025"
+    assert "Written by" not in c.text  # still not part of the article's text
+    assert clean("Just a headline\n\nNo byline in this one.\n").byline is None
+
+
 def test_dates_in_news_forms():
     assert parse_date("March 13, 2025") == "2025-03-13"
     assert parse_date("08:56 PM, Mar 13, 2025") == "2025-03-13"
