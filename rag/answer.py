@@ -68,6 +68,9 @@ class AnswerPolicy:
     # word of the sentence is at least this near to it in meaning ("troops" for "soldiers")
     near_word: float = 0.7
     typed_ratio: float = 0.9  # the best sentence of the asked kind vs the best of any kind
+    # dates are everywhere in news: for "when", a dated sentence covering less than this share
+    # of the question's words dates something else
+    min_date_coverage: float = 0.2
     unknown_share: float = 0.75  # this share of question words unseen in the corpus: abstain
 
 
@@ -471,6 +474,8 @@ def should_abstain(
             return f"no matching sentence gives a {kind}"
         ranked = typed
     best = ranked[0]
+    if kind == "date" and best.coverage < policy.min_date_coverage:
+        return "no sentence dates what the question asks about"
     if best.cosine < policy.floor_cosine or (
         best.cosine < policy.min_cosine and best.coverage < policy.min_coverage
     ):

@@ -190,6 +190,26 @@ def test_decide_picks_covering_sentence_and_abstains_when_unrelated():
     assert d2.reason is not None
 
 
+def test_a_when_question_needs_a_date_of_what_it_asks_about():
+    vocab = {
+        "council",
+        "opened",
+        "bridge",
+        "harbour",
+        "reopened",
+        "villages",
+        "recaptured",
+        "wednesday",
+    }
+    qv = np.asarray([1, 0.2, 0], dtype=np.float32)
+    q = "When did the council open the new harbour bridge?"
+    dated_other = [_cand(0, "The villages were recaptured on Wednesday.", [1, 0.3, 0])]
+    d = decide(q, qv, dated_other, lambda t: 1.0, vocab.__contains__)
+    assert d.reason == "no sentence dates what the question asks about"
+    dated_same = [_cand(0, "The council opened the harbour bridge on Wednesday.", [1, 0.3, 0])]
+    assert decide(q, qv, dated_same, lambda t: 1.0, vocab.__contains__).reason is None
+
+
 def test_shared_words_with_unrelated_meaning_abstain():
     """Every question word in the sentence, but a meaning far from the question's (cosine
     0.1, under the 0.2 floor): abstain; the same words with a related meaning answer."""
