@@ -42,7 +42,7 @@ class Scored:
     score: float
     cosine: float
     coverage: float
-    typed: bool
+    typed: bool  # gives what the question asks for: its kind, or the whole question and more
 
 
 @dataclass(frozen=True)
@@ -68,6 +68,9 @@ class AnswerPolicy:
     # word of the sentence is at least this near to it in meaning ("troops" for "soldiers")
     near_word: float = 0.7
     typed_ratio: float = 0.9  # the best sentence of the asked kind vs the best of any kind
+    # a sentence that says this share of the question's words, and more besides, answers it
+    # even when the answer is not of the asked kind ("Where ... done?" "... done in committee.")
+    restates: float = 0.8
     # dates are everywhere in news: for "when", a dated sentence covering less than this share
     # of the question's words dates something else
     min_date_coverage: float = 0.2
@@ -368,7 +371,8 @@ def score_candidates(
             + policy.w_passage * c.passage_score
             + (policy.w_date if when and _dated_like(c, when) else 0.0)
         )
-        out.append(Scored(c, score, cosine, coverage, typed))
+        restated = bool(kind) and coverage >= policy.restates and bool(stoks - all_q)
+        out.append(Scored(c, score, cosine, coverage, typed or restated))
     out.sort(key=lambda s: (-s.score, s.cand.source, s.cand.index))
     return out
 

@@ -210,6 +210,22 @@ def test_a_when_question_needs_a_date_of_what_it_asks_about():
     assert decide(q, qv, dated_same, lambda t: 1.0, vocab.__contains__).reason is None
 
 
+def test_a_sentence_restating_the_question_answers_it_without_the_asked_kind():
+    """ "Where ...?" answered by a common noun ("in committee"), not a place name: a sentence
+    that says the whole question and more answers it; one that says only part abstains."""
+    vocab = {"work", "assembly", "done", "committee", "member", "meet", "weekly", "much"}
+    q = "Where is much of the work of the Assembly done?"
+    qv = np.asarray([1, 0.1, 0], dtype=np.float32)
+    full = [_cand(0, "Much of the work of the Assembly is done in committee.", [1, 0.2, 0])]
+    d = decide(q, qv, full, lambda t: 1.0, vocab.__contains__)
+    assert d.reason is None and d.chosen[0].cand.id == "s0"
+    part = [_cand(0, "The Assembly members meet in committee weekly.", [1, 0.2, 0])]
+    assert decide(q, qv, part, lambda t: 1.0, vocab.__contains__).reason is not None
+    # the question said back with nothing more does not answer it
+    echo = [_cand(0, "Much of the work of the Assembly is done.", [1, 0.2, 0])]
+    assert decide(q, qv, echo, lambda t: 1.0, vocab.__contains__).reason is not None
+
+
 def test_shared_words_with_unrelated_meaning_abstain():
     """Every question word in the sentence, but a meaning far from the question's (cosine
     0.1, under the 0.2 floor): abstain; the same words with a related meaning answer."""
