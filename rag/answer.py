@@ -245,12 +245,10 @@ def has_type(kind: str | None, sentence: str, question: str) -> bool:
 
 
 # -- abstention signals ---------------------------------------------------------------------
-def unknown_terms(
-    question: str, knows: Callable[[str], bool], knows_name: Callable[[str], bool] | None = None
-) -> tuple[list[str], float]:
-    """Names in the question the corpus never mentions, and the share of all its words unseen."""
-    q = tokens(question)
-    names = []
+def _question_names(question: str) -> list[tuple[str, list[str]]]:
+    """The question's capitalised words (not its first, not acronyms, not month or day names),
+    each with its tokens."""
+    out = []
     for m in _CAP_RE.finditer(question):
         if m.start() == len(question) - len(question.lstrip(" \"'“‘(")):
             continue  # the first word is capitalised anyway
@@ -258,8 +256,39 @@ def unknown_terms(
         if word.isupper() and len(word) <= 5:
             continue  # an acronym may stand for words the corpus spells out ("UMC")
         toks = [t for t in tokens(word) if not is_temporal(t)]
-        if toks and not all((knows_name or knows)(t) for t in toks):
-            names.append(word)
+        if toks:
+            out.append((word, toks))
+    return out
+
+
+def names_not_retrieved(
+    question: str, ranked: Sequence[Scored], knows: Callable[[str], bool]
+) -> list[str]:
+    """Names of the question the corpus has but no retrieved passage mentions: the passages
+    found are about something else. A word sharing its first five letters counts as mentioned
+    ("American" for "America")."""
+    seen: set[str] = set()
+    for text in {f"{s.cand.title} {s.cand.passage}" for s in ranked}:
+        seen.update(tokens(text))
+    stems = {t[:5] for t in seen if len(t) >= 5}
+    return [
+        word
+        for word, toks in _question_names(question)
+        if all(knows(t) for t in toks)
+        and not any(t in seen or (len(t) >= 5 and t[:5] in stems) for t in toks)
+    ]
+
+
+def unknown_terms(
+    question: str, knows: Callable[[str], bool], knows_name: Callable[[str], bool] | None = None
+) -> tuple[list[str], float]:
+    """Names in the question the corpus never mentions, and the share of all its words unseen."""
+    q = tokens(question)
+    names = [
+        word
+        for word, toks in _question_names(question)
+        if not all((knows_name or knows)(t) for t in toks)
+    ]
     unseen = [t for t in q if not knows(t)]
     share = len(unseen) / len(q) if q else 1.0
     return names, share
@@ -465,6 +494,9 @@ def should_abstain(
     names, share = unknown_terms(question, knows, knows_name)
     if names:
         return f"the documents never mention {', '.join(sorted(names))}"
+    absent = names_not_retrieved(question, ranked, knows)
+    if absent:
+        return f"no passage found mentions {', '.join(sorted(absent))}"
     if share >= policy.unknown_share:
         return "most of the question's words never occur in the documents"
     head = asked_attribute(question)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from rag.answer import (
@@ -226,6 +228,23 @@ def test_a_sentence_restating_the_question_answers_it_without_the_asked_kind():
     assert decide(q, qv, echo, lambda t: 1.0, vocab.__contains__).reason is not None
 
 
+def test_a_name_no_retrieved_passage_mentions_abstains():
+    """The corpus knows "Ghent" (elsewhere), but the passages found are about Bruges: the
+    question is about something they do not cover. A near form ("Flemish" / "Flemings")
+    counts as mentioned."""
+    vocab = {"ghent", "bruge", "market", "open", "first", "indoor", "flemish", "flemings"}
+    q = "When did Ghent's first indoor market open?"
+    qv = np.asarray([1, 0.1, 0], dtype=np.float32)
+    bruges = [_cand(0, "The first indoor market in Bruges opened in 1835.", [1, 0.2, 0])]
+    d = decide(q, qv, bruges, lambda t: 1.0, vocab.__contains__)
+    assert d.reason == "no passage found mentions Ghent"
+    ghent = [_cand(0, "The first indoor market in Ghent opened in 1835.", [1, 0.2, 0])]
+    assert decide(q, qv, ghent, lambda t: 1.0, vocab.__contains__).reason is None
+    q2 = "When did the Flemish market open?"
+    flemings = [_cand(0, "The Flemings opened the first indoor market in 1835.", [1, 0.2, 0])]
+    assert decide(q2, qv, flemings, lambda t: 1.0, vocab.__contains__).reason is None
+
+
 def test_shared_words_with_unrelated_meaning_abstain():
     """Every question word in the sentence, but a meaning far from the question's (cosine
     0.1, under the 0.2 floor): abstain; the same words with a related meaning answer."""
@@ -264,6 +283,7 @@ def test_the_sentence_before_lends_its_subject():
 def test_answer_text_is_quotes_with_markers_and_neighbour_for_he_said():
     prev = _cand(0, "Rubio spoke to reporters on Wednesday.", [1, 0, 0])
     quote = _cand(1, '"There is no military solution," he said.', [1, 0, 0])
+    quote = replace(quote, passage=f"{prev.text} {quote.text}")  # the passage holding both
     d = decide(
         "What did Rubio say about a military solution?",
         np.asarray([1, 0, 0], dtype=np.float32),
