@@ -261,22 +261,44 @@ def _question_names(question: str) -> list[tuple[str, list[str]]]:
     return out
 
 
+_ACRONYM = re.compile(r"\b[A-Z]{2,5}\b")
+_ROMAN = re.compile(r"^[IVXLCDM]+$")
+_FILLERS = frozenset({"of", "the", "and", "for", "&", "de"})
+
+
+def spells_out(acronym: str, text: str) -> bool:
+    """Whether ``text`` writes ``acronym`` out: capitalised words with its initials in a row
+    ("American Broadcasting Company" for "ABC"; "of", "the", "and" between them skipped)."""
+    words = [w for w in re.findall(r"[\w'’&-]+", text) if w.lower() not in _FILLERS]
+    return acronym in "".join(w[0] if w[0].isupper() else " " for w in words)
+
+
 def names_not_retrieved(
     question: str, ranked: Sequence[Scored], knows: Callable[[str], bool]
 ) -> list[str]:
-    """Names of the question the corpus has but no retrieved passage mentions: the passages
-    found are about something else. A word sharing its first five letters counts as mentioned
-    ("American" for "America")."""
+    """Names of the question the corpus has, and acronyms, that no retrieved passage mentions:
+    the passages found are about something else. A word sharing its first five letters counts
+    as mentioned ("American" for "America"), and so does an acronym written out."""
+    texts = {f"{s.cand.title} {s.cand.passage}" for s in ranked}
     seen: set[str] = set()
-    for text in {f"{s.cand.title} {s.cand.passage}" for s in ranked}:
+    for text in texts:
         seen.update(tokens(text))
     stems = {t[:5] for t in seen if len(t) >= 5}
-    return [
+    names = [
         word
         for word, toks in _question_names(question)
         if all(knows(t) for t in toks)
         and not any(t in seen or (len(t) >= 5 and t[:5] in stems) for t in toks)
     ]
+    acronyms = [a for a in dict.fromkeys(_ACRONYM.findall(question)) if not _ROMAN.match(a)]
+    if acronyms:
+        written = {w.lower() for text in texts for w in re.findall(r"\w+", text)}
+        acronyms = [
+            a
+            for a in acronyms
+            if a.lower() not in written and not any(spells_out(a, text) for text in texts)
+        ]
+    return names + acronyms
 
 
 def unknown_terms(

@@ -16,9 +16,11 @@ from rag.answer import (
     fuse,
     gives_reason,
     has_type,
+    names_not_retrieved,
     near_words,
     needs_previous,
     score_candidates,
+    spells_out,
     unknown_terms,
 )
 from rag.lexical import LexicalIndex, word_forms
@@ -243,6 +245,24 @@ def test_a_name_no_retrieved_passage_mentions_abstains():
     q2 = "When did the Flemish market open?"
     flemings = [_cand(0, "The Flemings opened the first indoor market in 1835.", [1, 0.2, 0])]
     assert decide(q2, qv, flemings, lambda t: 1.0, vocab.__contains__).reason is None
+
+
+def test_an_acronym_no_retrieved_passage_has_or_spells_out_abstains():
+    q = "Who designed the BBC's new logo?"
+    qv = np.asarray([1, 0.1, 0], dtype=np.float32)
+    vocab = {"design", "logo", "new", "studio", "bbc", "british", "broadcasting", "corporation"}
+
+    def reason(text: str) -> str | None:
+        cands = [_cand(0, text, [1, 0.2, 0])]
+        return decide(q, qv, cands, lambda t: 1.0, vocab.__contains__).reason
+
+    assert reason("The new logo was designed by Lambie-Nairn.") == "no passage found mentions BBC"
+    assert reason("The BBC's new logo was designed by Lambie-Nairn.") is None
+    spelt = "The British Broadcasting Corporation's new logo was designed by Lambie-Nairn."
+    assert reason(spelt) is None
+    assert spells_out("BBC", spelt) and not spells_out("BBC", "the British broadcasting sector")
+    # a Roman numeral is not an acronym
+    assert names_not_retrieved("Who succeeded Henry III?", [], vocab.__contains__) == []
 
 
 def test_shared_words_with_unrelated_meaning_abstain():
