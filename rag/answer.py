@@ -126,8 +126,17 @@ def is_temporal(tok: str) -> bool:
 _CAP_RE = re.compile(r"\b[A-Z][\w'’.-]*[A-Za-z]\b|\b[A-Z]\b")
 
 
+# "When many are arrested, what ...?": a leading "when" clause sets the scene; the question is
+# the clause after it
+_LEADING_WHEN = re.compile(
+    r"^\W*when\b[^?,]*,\s*(?=(?:what|which|who|whom|whose|where|how|why)\b)", re.I
+)
+
+
 def expected_type(question: str) -> str | None:
     """``number``, ``date``, ``place``, ``person`` or None, from the question's wording."""
+    if m := _LEADING_WHEN.match(question):
+        question = question[m.end() :]
     if _NUMBER_Q.search(question):
         return "number"
     if _DATE_Q.search(question):

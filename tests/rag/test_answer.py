@@ -49,6 +49,11 @@ def test_expected_types():
     assert expected_type("In which city did he speak?") == "place"
     assert expected_type("Who rejected the plan?") == "person"
     assert expected_type("What did the plan include?") is None
+    # a leading "when" clause sets the scene; the question is what follows it
+    assert expected_type("When many people are arrested, what tactic is common?") is None
+    assert expected_type("When the war ended, who signed the treaty?") == "person"
+    assert expected_type("When the war ended, which treaty followed?") is None
+    assert expected_type("When, after the war, was the treaty signed?") == "date"
 
 
 def test_how_many_needs_the_counted_thing():
