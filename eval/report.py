@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from eval.metrics import RECALL_KS
-from eval.run import METHOD_HELP, EvalRun, Record
+from eval.run import METHOD_HELP, EvalRun, Outcome, Record
 from rag.errors import InputError
 
 REPORT_SUFFIXES = (".html", ".htm", ".md", ".markdown")
@@ -56,6 +56,8 @@ ROWS: list[Row] = [
     ("MRR", lambda s: _f3(s.get("mrr"))),
     ("nDCG@10", lambda s: _f3(s.get("ndcg@10"))),
     ("Answer hit", lambda s: _f3(s["answer_hit"])),
+    ("Right sentence ranked 1st", lambda s: _f3(s.get("right_sentence_first"))),
+    ("Right sentence in top 3", lambda s: _f3(s.get("right_sentence_top3"))),
     ("EM, best sentence", lambda s: _f3(s["em"])),
     ("F1, best sentence", lambda s: _f3(s["f1"])),
     ("Words, median", lambda s: _words(s["words_median"])),
@@ -300,7 +302,7 @@ def _html_report(run: EvalRun) -> str:
             out.append(
                 f"<div class=q><p><b>{e(rec.item.id)}</b> "
                 f"<span class=m>({e(rec.item.type or '-')})</span> "
-                f"{e(rec.item.question)}<br><span class=k>{e(', '.join(o.failures))}</span></p>"
+                f"{e(rec.item.question)}<br><span class=k>{e(_failures(o))}</span></p>"
                 f"<p>Expected: {e(_expected(rec))}</p>"
                 f"<p>Came back:</p><blockquote>{e(text)}</blockquote>"
                 + ("<ul>" + "".join(f"<li>{e(c)}</li>" for c in cites) + "</ul>" if cites else "")
@@ -314,6 +316,20 @@ def _html_report(run: EvalRun) -> str:
         out.append("</details>")
     out.append("</body></html>\n")
     return "\n".join(out)
+
+
+def _failures(o: Outcome) -> str:
+    """The failure kinds, and for a wrong sentence where the right one stood in the ranking."""
+    text = ", ".join(o.failures)
+    rank = o.checks.get("right_sentence_rank")
+    if "wrong sentence" in o.failures and rank:
+        text += f" (the right sentence ranked {_ordinal(rank)})"
+    return text
+
+
+def _ordinal(n: int) -> str:
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
 
 
 def _md_text(text: str) -> str:
@@ -340,7 +356,7 @@ def _md_report(run: EvalRun, plot_name: str) -> str:
         out.append(
             f"- **{_md_text(rec.item.id)}** ({_md_text(rec.item.type or '-')}) "
             f"{_md_text(rec.item.question)}  \n"
-            f"  _{', '.join(o.failures)}_  \n"
+            f"  _{_md_text(_failures(o))}_  \n"
             f"  expected: {_md_text(_expected(rec))}  \n"
             f"  came back: {_md_text(text)}"
             + "".join(f"  \n  {_md_text(c)}" for c in cites)

@@ -70,6 +70,7 @@ class Outcome:
     checks: dict[str, Any] = field(default_factory=dict)
     failures: list[str] = field(default_factory=list)
     error: str | None = None
+    sentences: tuple[str, ...] = ()  # the answerer's ranked sentences, best first
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -172,6 +173,8 @@ def _score(item: QAItem, out: Outcome, seen_text: Callable[[], list[tuple[str, s
         ch["words"] = word_count(out.answer)
         p, r = citation_precision_recall([c["source"] for c in out.citations], item.sources)
         ch["citation_precision"], ch["citation_recall"] = p, r
+        if out.sentences:
+            ch["right_sentence_rank"] = right_sentence_rank(out.sentences, item.answers)
     if hit:
         return
     # was an accepted answer in the passages the answerer saw (from a gold file, when known)?
@@ -185,6 +188,12 @@ def _score(item: QAItem, out: Outcome, seen_text: Callable[[], list[tuple[str, s
         out.failures.append("false abstention" + ("" if in_seen else " (retrieval miss)"))
     else:
         out.failures.append("wrong sentence" if in_seen else "retrieval miss")
+
+
+def right_sentence_rank(sentences: Sequence[str], answers: Sequence[str]) -> int | None:
+    """Where the first sentence holding an accepted answer stands in the answerer's ranking
+    (1 = first), or None when none of the ranked sentences holds one."""
+    return next((n for n, s in enumerate(sentences, 1) if contains_answer(s, answers)), None)
 
 
 def _error_outcome(msg: str) -> Outcome:
@@ -264,6 +273,7 @@ def run_eval(
                     latency = (time.perf_counter() - t) * 1000
                     cits, _ = _citation_dicts(ans.citations, checker)
                     out = Outcome(ans.answer, ans.abstained, cits, latency, [])
+                    out.sentences = index.last_ranking
                     seen = partial(asked.texts, mode, None)
                 out.ranking = asked.ranking(mode) if item.sources else []
             except RagError as e:
@@ -332,6 +342,7 @@ def summarize(records: Sequence[Record], method: str) -> dict[str, Any]:
         "f1": _mean([o.checks.get("f1", 0.0) for _, o in answerable]),
         "words_median": statistics.median(words) if words else None,
         "words_mean": _mean(words),
+        **_sentence_ranks(answered),
         "citation_precision": _mean([o.checks.get("citation_precision") for _, o in answered]),
         "citation_recall": _mean([o.checks.get("citation_recall") for _, o in answered]),
         "grounding": (sum(c["grounded"] for c in cits) / len(cits)) if cits else None,
@@ -351,6 +362,19 @@ def summarize(records: Sequence[Record], method: str) -> dict[str, Any]:
         t: {"n": len(v), "correct": sum(v) / len(v)} for t, v in sorted(by_type.items())
     }
     return s
+
+
+def _sentence_ranks(answered: Sequence[tuple[QAItem, Outcome]]) -> dict[str, float | None]:
+    """How often the answerer's first-ranked sentence, or one of its first three, holds an
+    accepted answer, over the answerable questions it answered (None for the baseline, which
+    ranks no sentences)."""
+    ranks = [o.checks.get("right_sentence_rank") for _, o in answered if o.sentences]
+    if not ranks:
+        return {"right_sentence_first": None, "right_sentence_top3": None}
+    return {
+        "right_sentence_first": sum(r == 1 for r in ranks) / len(ranks),
+        "right_sentence_top3": sum(r is not None and r <= 3 for r in ranks) / len(ranks),
+    }
 
 
 # -- whole runs: the bundled set on the configured index, or a SQuAD file in a temp folder --------

@@ -34,6 +34,7 @@ from rag.settings import Settings
 from rag.types import Answer
 
 Mode = str  # "hybrid" | "dense" | "lexical"
+RANKING_KEPT = 10  # sentences of the answerer's ranking kept in ``Index.last_ranking``
 
 
 @dataclass(frozen=True)
@@ -105,6 +106,9 @@ class Index:
     policy: AnswerPolicy = field(default_factory=AnswerPolicy)
     refresh_seconds: float = 2.0
     last_timings: Timings = field(default_factory=Timings)
+    # the sentences the answerer ranked for the last question, best first (for `rag eval`'s
+    # "right sentence ranked 1st" diagnostics; the answer itself is the return value)
+    last_ranking: tuple[str, ...] = ()
     _docs: list[DocRecord] = field(default_factory=list)
     _lexical: LexicalIndex | None = None
     _words: WordVectors | None = None
@@ -272,6 +276,7 @@ class Index:
             byline=self._byline,
         )
         answer = build_answer(q, d.chosen, before, d.reason, closest=d.ranked)
+        self.last_ranking = tuple(s.cand.text for s in d.ranked[:RANKING_KEPT])
         self.last_timings.sentences = time.perf_counter() - t
         self.last_timings.total = time.perf_counter() - t0
         return answer

@@ -94,6 +94,7 @@ def test_eval_squad_writes_json_and_html(tmp_path: Path, embedder, capsys) -> No
     for method in ("hybrid", "dense", "lexical", "top-passage"):
         assert method in captured.out
     assert "Recall@1" in captured.out and "Answer hit" in captured.out
+    assert "Right sentence ranked 1st" in captured.out
     assert not (tmp_path / "unused-index").exists()  # SQuAD runs use their own temp index
 
     data = json.loads(out_json.read_text(encoding="utf-8"))
@@ -111,7 +112,15 @@ def test_eval_squad_writes_json_and_html(tmp_path: Path, embedder, capsys) -> No
         for o in q["methods"].values():
             assert {"grounded", "abstention_ok"} <= set(o["checks"])
             assert all(c["grounded"] for c in o["citations"])  # one-line files: nothing dropped
+    answered = [
+        q["methods"]["hybrid"]
+        for q in qs
+        if q["expected"]["answers"] and not q["methods"]["hybrid"]["abstained"]
+    ]
+    assert answered and all("right_sentence_rank" in o["checks"] for o in answered)
+    assert data["summary"]["hybrid"]["right_sentence_first"] is not None
     summary = data["summary"]["top-passage"]
+    assert summary["right_sentence_first"] is None  # the baseline ranks no sentences
     assert summary["abstention_recall"] == 0.0  # the baseline never abstains
     assert summary["grounding"] == 1.0
 
