@@ -99,6 +99,18 @@ def _english() -> Any:
     return FastEnglish
 
 
+def sentence_spans(paragraph: str) -> list[tuple[int, int]]:
+    """The sentences of one paragraph as trimmed ``(start, end)`` ranges, empty ones dropped."""
+    out = []
+    for s in _segmenter().segment(paragraph):
+        raw = paragraph[s.start : s.end]
+        a = s.start + len(raw) - len(raw.lstrip())
+        b = s.end - (len(raw) - len(raw.rstrip()))
+        if b > a:
+            out.append((a, b))
+    return out
+
+
 def split_sentences(doc: Document) -> list[Sentence]:
     """Every sentence of the cleaned text, trimmed, each mapped to the original file.
 
@@ -106,16 +118,16 @@ def split_sentences(doc: Document) -> list[Sentence]:
     crosses a paragraph break; a heading line counts as one sentence marked ``is_heading``.
     """
     out: list[Sentence] = []
-    seg = _segmenter()
     for para in _PARA_RE.finditer(doc.text):
         ptext = para.group(0)
         heading = is_heading_line(ptext)
-        spans = [(0, len(ptext))] if heading else [(s.start, s.end) for s in seg.segment(ptext)]
+        if heading:
+            raw = ptext
+            spans = [(len(raw) - len(raw.lstrip()), len(raw.rstrip()))]
+        else:
+            spans = sentence_spans(ptext)
         for a, b in spans:
-            raw = ptext[a:b]
-            lead = len(raw) - len(raw.lstrip())
-            trail = len(raw) - len(raw.rstrip())
-            cs, ce = para.start() + a + lead, para.start() + b - trail
+            cs, ce = para.start() + a, para.start() + b
             if ce <= cs:
                 continue
             start, end = doc.to_original(cs, ce)
