@@ -56,6 +56,7 @@ ROWS: list[Row] = [
     ("MRR", lambda s: _f3(s.get("mrr"))),
     ("nDCG@10", lambda s: _f3(s.get("ndcg@10"))),
     ("Answer hit", lambda s: _f3(s["answer_hit"])),
+    ("First quote holds the answer", lambda s: _f3(s.get("first_quote_hit"))),
     ("Right sentence ranked 1st", lambda s: _f3(s.get("right_sentence_first"))),
     ("Right sentence in top 3", lambda s: _f3(s.get("right_sentence_top3"))),
     ("EM, best sentence", lambda s: _f3(s["em"])),
@@ -83,7 +84,26 @@ FAILURE_KINDS = (
 
 
 def table_rows(run: EvalRun) -> list[tuple[str, list[str]]]:
-    return [(label, [fmt(run.summaries[m]) for m in run.methods]) for label, fmt in ROWS]
+    """Each metric per method; over several runs (seeds), the mean and the range of the runs."""
+
+    def cell(m: str, fmt: Callable[[dict[str, Any]], str]) -> str:
+        mean = fmt(run.summaries[m])
+        if not run.per_run:
+            return mean
+        each = sorted({fmt(p[m]) for p in run.per_run})
+        try:
+            lo, hi = min(each, key=_num), max(each, key=_num)
+        except ValueError:
+            return mean
+        return mean if lo == hi else f"{mean} ({lo}–{hi})"
+
+    return [(label, [cell(m, fmt) for m in run.methods]) for label, fmt in ROWS]
+
+
+def _num(text: str) -> float:
+    """The leading number of a formatted cell ("0.912", "38", "48 ms")."""
+    head = text.split()[0].replace(",", "")
+    return float(head)
 
 
 def failure_rows(run: EvalRun) -> list[tuple[str, list[str]]]:

@@ -14,12 +14,12 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
-from eval.dataset import DEFAULT_SEED, DEFAULT_UNANSWERABLE_SHARE, QAItem, load_qa, load_squad
+from eval.dataset import DEFAULT_SEEDS, DEFAULT_UNANSWERABLE_SHARE, QAItem, load_qa, load_squad
 from eval.metrics import (
     RECALL_KS,
     GroundingChecker,
@@ -37,18 +37,22 @@ from index.service import Index, clean_question
 from rag.errors import InputError, RagError
 from rag.settings import Settings
 
-Method = Literal["hybrid", "dense", "lexical", "top-passage"]
-METHODS: tuple[Method, ...] = ("hybrid", "dense", "lexical", "top-passage")
+Method = Literal["hybrid", "rules", "dense", "lexical", "top-passage"]
+METHODS: tuple[Method, ...] = ("hybrid", "rules", "dense", "lexical", "top-passage")
 METHOD_HELP = {
-    "hybrid": "the full answerer (dense + BM25, sentence selection), as `rag ask` runs it",
-    "dense": "the answerer on dense (embedding) retrieval only",
-    "lexical": "the answerer on BM25 retrieval only",
+    "hybrid": "the full answerer (dense + BM25, the learned reader), as `rag ask` runs it",
+    "rules": "dense + BM25 with the hand-set rule reader instead of the learned one",
+    "dense": "the learned reader on dense (embedding) retrieval only",
+    "lexical": "the learned reader on BM25 retrieval only",
     "top-passage": "baseline: the whole top passage of hybrid retrieval as the answer; "
     "never abstains",
 }
+# the reader each answering method uses
+READER = {"hybrid": "learned", "rules": "rules", "dense": "learned", "lexical": "learned"}
 # the retrieval mode each method's ranking comes from
 RETRIEVAL_MODE = {
     "hybrid": "hybrid",
+    "rules": "hybrid",
     "dense": "dense",
     "lexical": "lexical",
     "top-passage": "hybrid",
@@ -71,11 +75,15 @@ class Outcome:
     failures: list[str] = field(default_factory=list)
     error: str | None = None
     sentences: tuple[str, ...] = ()  # the answerer's ranked sentences, best first
+    confidence: float | None = None
+    abstain_reason: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "answer": self.answer,
             "abstained": self.abstained,
+            "confidence": None if self.confidence is None else round(self.confidence, 4),
+            "abstain_reason": self.abstain_reason,
             "citations": self.citations,
             "latency_ms": round(self.latency_ms, 1),
             "ranking": self.ranking[:10],
@@ -117,6 +125,9 @@ class EvalRun:
     index_seconds: float | None = None
     notes: list[str] = field(default_factory=list)
     command: str = ""
+    # over several runs (SQuAD seeds): each method's summary per run; ``summaries`` then holds
+    # their means
+    per_run: list[dict[str, dict[str, Any]]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -127,6 +138,7 @@ class EvalRun:
             "seconds": round(self.seconds, 1),
             "index_seconds": None if self.index_seconds is None else round(self.index_seconds, 1),
             "notes": self.notes,
+            **({"per_seed": self.per_run} if self.per_run else {}),
             "questions": [r.to_dict() for r in self.records],
         }
 
@@ -168,7 +180,9 @@ def _score(item: QAItem, out: Outcome, seen_text: Callable[[], list[tuple[str, s
     quotes = [] if out.abstained else [c["quote"] for c in out.citations]
     hit = (not out.abstained) and answer_hit(out.answer, item.answers)
     em, f1, best = best_em_f1(quotes, item.answers)
-    ch.update(answer_hit=hit, em=em, f1=round(f1, 4), best_quote=best)
+    # what a reader sees first: does the first quoted sentence itself hold an accepted answer?
+    first = bool(quotes) and contains_answer(quotes[0], item.answers)
+    ch.update(answer_hit=hit, first_quote_hit=first, em=em, f1=round(f1, 4), best_quote=best)
     if not out.abstained:
         ch["words"] = word_count(out.answer)
         p, r = citation_precision_recall([c["source"] for c in out.citations], item.sources)
@@ -269,11 +283,13 @@ def run_eval(
                     seen = partial(asked.texts, mode, 1)
                 else:
                     t = time.perf_counter()
-                    ans = index.ask(item.question, mode=mode)
+                    ans = index.ask(item.question, mode=mode, reader=READER[m], trace=True)
                     latency = (time.perf_counter() - t) * 1000
                     cits, _ = _citation_dicts(ans.citations, checker)
                     out = Outcome(ans.answer, ans.abstained, cits, latency, [])
-                    out.sentences = index.last_ranking
+                    out.confidence, out.abstain_reason = ans.confidence, ans.abstain_reason
+                    if ans.trace is not None:
+                        out.sentences = tuple(r.text for r in ans.trace.ranked)
                     seen = partial(asked.texts, mode, None)
                 out.ranking = asked.ranking(mode) if item.sources else []
             except RagError as e:
@@ -338,6 +354,9 @@ def summarize(records: Sequence[Record], method: str) -> dict[str, Any]:
         "unanswerable": len(outs) - len(answerable),
         **(means if answerable else {}),
         "answer_hit": _mean([float(o.checks.get("answer_hit", False)) for _, o in answerable]),
+        "first_quote_hit": _mean(
+            [float(o.checks.get("first_quote_hit", False)) for _, o in answerable]
+        ),
         "em": _mean([o.checks.get("em", 0.0) for _, o in answerable]),
         "f1": _mean([o.checks.get("f1", 0.0) for _, o in answerable]),
         "words_median": statistics.median(words) if words else None,
@@ -448,13 +467,67 @@ def evaluate_squad(
     settings: Settings,
     squad_file: Path,
     unanswerable_share: float = DEFAULT_UNANSWERABLE_SHARE,
-    seed: int = DEFAULT_SEED,
+    seeds: Sequence[int] = DEFAULT_SEEDS,
     methods: Sequence[str] = METHODS,
     limit: int | None = None,
     progress: Progress | None = None,
     say: Callable[[str], None] = lambda s: print(s, file=sys.stderr),
 ) -> EvalRun:
-    """A SQuAD v1.1 file: its paragraphs become a corpus and a fresh index in a temp folder."""
+    """A SQuAD v1.1 file, once per seed: each seed leaves out its own articles, so a figure
+    cannot owe itself to one lucky split. The result's summaries are the means over seeds;
+    ``per_run`` keeps each seed's."""
+    runs = []
+    for seed in seeds:
+        say(f"seed {seed}:")
+        runs.append(
+            _squad_once(
+                settings, squad_file, unanswerable_share, seed, methods, limit, progress, say
+            )
+        )
+    return runs[0] if len(runs) == 1 else combine(runs, [f"seed {s}" for s in seeds])
+
+
+def combine(runs: Sequence[EvalRun], labels: Sequence[str]) -> EvalRun:
+    """Several runs of the same methods as one: records tagged with their run, summaries the
+    mean of the runs' numeric figures (failures and types counted over all records)."""
+    records = [
+        Record(replace(r.item, id=f"{label}:{r.item.id}"), r.outcomes)
+        for run, label in zip(runs, labels, strict=True)
+        for r in run.records
+    ]
+    methods = runs[0].methods
+    summaries = {}
+    for m in methods:
+        pooled = summarize(records, m)
+        per = [run.summaries[m] for run in runs]
+        for key, value in pooled.items():
+            vals = [p.get(key) for p in per]
+            if isinstance(value, int | float) and all(isinstance(v, int | float) for v in vals):
+                pooled[key] = statistics.fmean(float(v) for v in vals)  # type: ignore[arg-type]
+        summaries[m] = pooled
+    return EvalRun(
+        runs[0].name,
+        methods,
+        records,
+        summaries,
+        sum(r.seconds for r in runs),
+        sum(r.index_seconds or 0.0 for r in runs),
+        [f"{label}: {n}" for run, label in zip(runs, labels, strict=True) for n in run.notes],
+        per_run=[run.summaries for run in runs],
+    )
+
+
+def _squad_once(
+    settings: Settings,
+    squad_file: Path,
+    unanswerable_share: float,
+    seed: int,
+    methods: Sequence[str],
+    limit: int | None,
+    progress: Progress | None,
+    say: Callable[[str], None],
+) -> EvalRun:
+    """One seed: the file's paragraphs become a corpus and a fresh index in a temp folder."""
     from index.build import build_index
     from index.service import open_index
 
@@ -496,6 +569,7 @@ __all__ = [
     "Record",
     "evaluate_qa",
     "evaluate_squad",
+    "combine",
     "rich_progress",
     "run_eval",
     "summarize",

@@ -20,21 +20,16 @@ import numpy as np
 
 from index.build import lexical_for, open_store, word_vectors_for
 from index.store import ChromaStore, DocRecord, StoredChunk, StoredSentence, matching_chunk_ids
-from rag.answer import (
-    AnswerPolicy,
-    Candidate,
-    build_answer,
-    decide,
-    fuse,
-)
+from rag.answer import Candidate, build_answer, fuse
 from rag.embed import Embedder, MiniLMEmbedder
 from rag.errors import InputError
 from rag.lexical import LexicalIndex, WordVectors, word_forms
+from rag.readers import Lookup, Reader, make_reader
 from rag.settings import Settings
-from rag.types import Answer
+from rag.types import Answer, RankedSentence, Trace
 
 Mode = str  # "hybrid" | "dense" | "lexical"
-RANKING_KEPT = 10  # sentences of the answerer's ranking kept in ``Index.last_ranking``
+RANKING_KEPT = 10  # sentences of the reader's ranking kept in a trace
 
 
 @dataclass(frozen=True)
@@ -58,18 +53,9 @@ class Filters:
         return parts[0] if len(parts) == 1 else {"$and": parts}
 
 
-@dataclass
-class Timings:
-    """Seconds spent in each stage of the last question (for the benchmark)."""
-
-    embed: float = 0.0  # the question's vector
-    dense: float = 0.0  # nearest chunks in Chroma
-    lexical: float = 0.0  # BM25
-    fetch: float = (
-        0.0  # reading the kept passages' records (with their sentences) and unpacking them
-    )
-    sentences: float = 0.0  # scoring sentences and assembling the answer
-    total: float = 0.0
+# the stages a trace times, in order: the question's vector, nearest chunks in Chroma, BM25,
+# reading the kept passages' records (with their sentences), the reader, and the whole
+STAGES = ("embed", "dense", "lexical", "fetch", "read", "total")
 
 
 def clean_question(question: object, limit: int) -> str:
@@ -103,12 +89,9 @@ class Index:
     settings: Settings
     store: ChromaStore
     embedder: Embedder
-    policy: AnswerPolicy = field(default_factory=AnswerPolicy)
     refresh_seconds: float = 2.0
-    last_timings: Timings = field(default_factory=Timings)
-    # the sentences the answerer ranked for the last question, best first (for `rag eval`'s
-    # "right sentence ranked 1st" diagnostics; the answer itself is the return value)
-    last_ranking: tuple[str, ...] = ()
+    pool_factor: int = 2  # passages searched for sentences, as a multiple of top_k
+    _readers: dict[str, Reader] = field(default_factory=dict)
     _docs: list[DocRecord] = field(default_factory=list)
     _lexical: LexicalIndex | None = None
     _words: WordVectors | None = None
@@ -191,8 +174,12 @@ class Index:
         mode: Mode = "hybrid",
         filters: Filters | None = None,
         qvec: np.ndarray | None = None,
+        seconds: dict[str, float] | None = None,
     ) -> list[tuple[StoredChunk, float]]:
-        """The top ``k`` passages, best first, with fused scores normalised to the best (1.0)."""
+        """The top ``k`` passages, best first, with fused scores normalised to the best (1.0).
+
+        ``seconds``, when given, receives the time each stage took."""
+        secs = {} if seconds is None else seconds
         k = k or self.settings.top_k
         self.refresh()
         committed = self._committed
@@ -202,18 +189,17 @@ class Index:
         dense: list[tuple[str, float]] = []
         if mode in ("hybrid", "dense"):
             if qvec is None:
-                self.last_timings = Timings()
                 qvec = self.embedder.embed([question])[0]
-                self.last_timings.embed = time.perf_counter() - t
+                secs["embed"] = time.perf_counter() - t
             t = time.perf_counter()
             dense = self.store.query(qvec, pool, where)
-            self.last_timings.dense = time.perf_counter() - t
+            secs["dense"] = time.perf_counter() - t
         t = time.perf_counter()
         lex: list[tuple[str, float]] = []
         if mode in ("hybrid", "lexical"):
             allowed = matching_chunk_ids(self.store, where) if where else None
             lex = self.lexical.search(question, pool, allowed)
-        self.last_timings.lexical = time.perf_counter() - t
+        secs["lexical"] = time.perf_counter() - t
         fused = fuse([[i for i, _ in dense], [i for i, _ in lex]])
         top = fused[0][1] if fused else 1.0
         out: list[tuple[StoredChunk, float]] = []
@@ -229,10 +215,18 @@ class Index:
                 c = by_id.get(cid)
                 if c is not None and committed.get(c.source) == c.doc_hash:
                     out.append((c, s / top))
-        self.last_timings.fetch = time.perf_counter() - t
+        secs["fetch"] = time.perf_counter() - t
         return out
 
     # -- answering ------------------------------------------------------------------------
+    def reader(self, name: str | None = None) -> Reader:
+        """The reader called ``name`` (default: the settings'), made once per index."""
+        name = name or self.settings.reader
+        with self._lock:
+            if name not in self._readers:
+                self._readers[name] = make_reader(name)
+            return self._readers[name]
+
     def ask(
         self,
         question: str,
@@ -240,11 +234,21 @@ class Index:
         k: int | None = None,
         mode: Mode = "hybrid",
         filters: Filters | None = None,
+        reader: str | None = None,
+        trace: bool = False,
     ) -> Answer:
-        """Answer ``question`` with verbatim, cited sentences, or abstain with the closest passages."""
+        """Answer ``question`` with verbatim, cited sentences, or abstain with the closest ones.
+
+        ``reader`` picks what decides ("learned" or "rules"; default: the settings'). With
+        ``trace=True`` the answer carries a ``Trace``: seconds per stage and the ranking.
+
+        >>> idx.ask("What did Putin demand?", trace=True).trace.seconds["total"]  # doctest: +SKIP
+        0.061
+        """
         t0 = time.perf_counter()
         q = clean_question(question, self.settings.max_question_chars)
-        self.last_timings = Timings()
+        rd = self.reader(reader)
+        secs: dict[str, float] = {}
         self.refresh()
         words = self._words
         assert words is not None
@@ -252,34 +256,40 @@ class Index:
         # a model pass costs about as much for four words as for the question
         pending = _words_pool().submit(self._question_words, q, words)
         qvec = self.embedder.embed([q])[0]
-        self.last_timings.embed = time.perf_counter() - t0
-        # sentences are drawn from a wider pool than the passages shown: the sentence scorer,
-        # not the passage ranking, decides what answers
+        secs["embed"] = time.perf_counter() - t0
+        # sentences are drawn from a wider pool than the passages shown: the reader, not the
+        # passage ranking, decides what answers
         k = k or self.settings.top_k
-        passages = self.retrieve(q, k * self.policy.pool_factor, mode, filters, qvec=qvec)
+        passages = self.retrieve(q, k * self.pool_factor, mode, filters, qvec=qvec, seconds=secs)
         t = time.perf_counter()
         cands, before = _candidates(passages)
-        self.last_timings.fetch += time.perf_counter() - t
+        secs["fetch"] = secs.get("fetch", 0.0) + time.perf_counter() - t
         t = time.perf_counter()
         asked = pending.result()
         lex = self.lexical
-        # names may be misspelt in a question ("Ghandi"); other words must match exactly
-        d = decide(
-            q,
-            qvec,
-            cands,
-            lex.idf,
-            lex.knows,
-            self.policy,
+        look = Lookup(
+            idf=lex.idf,
+            knows=lex.knows,
+            # names may be misspelt in a question ("Ghandi"); other words must match exactly
             knows_name=lex.knows_roughly,
             word_vec=lambda t: asked[t] if t in asked else words.get(t),
             byline=self._byline,
+            before=lambda c: before(c, -1),
         )
-        answer = build_answer(q, d.chosen, before, d.reason, closest=d.ranked)
-        self.last_ranking = tuple(s.cand.text for s in d.ranked[:RANKING_KEPT])
-        self.last_timings.sentences = time.perf_counter() - t
-        self.last_timings.total = time.perf_counter() - t0
-        return answer
+        d = rd.read(q, qvec, cands, look)
+        answer = build_answer(
+            q, d.chosen, before, d.reason, closest=d.ranked, confidence=d.confidence
+        )
+        secs["read"] = time.perf_counter() - t
+        secs["total"] = time.perf_counter() - t0
+        if not trace:
+            return answer
+        ranked = tuple(
+            RankedSentence(s.cand.source, s.cand.text, round(s.score, 4), s.probability)
+            for s in d.ranked[:RANKING_KEPT]
+        )
+        seconds = {st: secs.get(st, 0.0) for st in STAGES}
+        return replace(answer, trace=Trace(rd.name, seconds, ranked))
 
 
 @functools.cache

@@ -43,6 +43,7 @@ class Scored:
     cosine: float
     coverage: float
     typed: bool  # gives what the question asks for: its kind, or the whole question and more
+    probability: float | None = None  # that it answers, from a reader that knows (learned)
 
 
 @dataclass(frozen=True)
@@ -59,7 +60,6 @@ class AnswerPolicy:
     w_date: float = 0.06  # the question's month or year matches the document's date
     keep_ratio: float = 0.89  # a further sentence joins the answer above this share of the best
     max_sentences: int = 3
-    pool_factor: int = 2  # passages searched for sentences, as a multiple of top_k
     min_cosine: float = 0.40  # below both of these, nothing retrieved is about the question
     floor_cosine: float = 0.20  # below this alone, too: shared words, unrelated meaning
     min_coverage: float = 0.30
@@ -626,6 +626,9 @@ class Decision:
     ranked: list[Scored]
     chosen: list[Scored]
     reason: str | None
+    # the probability that the first chosen (or, abstaining, the best) sentence answers; None
+    # from a reader with no calibrated probability
+    confidence: float | None = None
 
 
 def decide(
@@ -660,33 +663,45 @@ def build_answer(
     neighbour: Callable[[Candidate, int], Candidate | None],
     abstain_reason: str | None,
     closest: Sequence[Scored] = (),
+    confidence: float | None = None,
 ) -> Answer:
-    """Assemble the answer text with ``[n]`` markers, in reading order, and its citations.
+    """Assemble the answer text with ``[n]`` markers and its citations, the answering sentence
+    first and the others in the order the reader ranked them.
 
-    ``neighbour(c, -1)`` gives the sentence before ``c``: a sentence that leans on it
-    ("..., he said", "He added ...") brings it along, so the quote names its speaker.
+    ``neighbour(c, -1)`` gives the sentence before ``c``: a sentence that cannot be read alone
+    ("..., he said", "He added ...") brings it along, right after itself and marked as context,
+    so the quote names its speaker without pushing the answer down. Abstaining, the closest
+    sentences are cited as such (role ``closest``), not as an answer.
     """
     if abstain_reason is not None:
-        cits = tuple(_cite(i + 1, s.cand, s.score) for i, s in enumerate(closest[:3]))
-        return Answer(question, ABSTAIN_TEXT, True, cits)
-    picked: dict[str, tuple[Candidate, float]] = {}
+        cits = tuple(
+            _cite(i + 1, s.cand, s.score, "closest", s.probability)
+            for i, s in enumerate(closest[:3])
+        )
+        return Answer(question, ABSTAIN_TEXT, True, cits, confidence, abstain_reason)
+    items: list[tuple[Candidate, Scored, str]] = []
+    seen: set[str] = set()
     for s in chosen:
-        picked.setdefault(s.cand.id, (s.cand, s.score))
+        if s.cand.id in seen:
+            continue
+        seen.add(s.cand.id)
+        items.append((s.cand, s, "answer"))
         if needs_previous(s.cand.text):
             prev = neighbour(s.cand, -1)
-            if prev is not None and not prev.heading:
-                picked.setdefault(prev.id, (prev, s.score))
-    # reading order: sources by their best sentence, sentences by position within a source
-    rank: dict[str, int] = {}
-    for s in chosen:
-        rank.setdefault(s.cand.source, len(rank))
-    items = sorted(picked.values(), key=lambda cs: (rank.get(cs[0].source, 99), cs[0].index))
-    cits = tuple(_cite(n, c, sc) for n, (c, sc) in enumerate(items, start=1))
+            if prev is not None and not prev.heading and prev.id not in seen:
+                seen.add(prev.id)
+                items.append((prev, s, "context"))
+    cits = tuple(
+        _cite(n, c, s.score, role, s.probability if role == "answer" else None)
+        for n, (c, s, role) in enumerate(items, start=1)
+    )
     text = " ".join(f"{c.quote} [{c.n}]" for c in cits)
-    return Answer(question, text, False, cits)
+    return Answer(question, text, False, cits, confidence, None)
 
 
-def _cite(n: int, c: Candidate, score: float) -> Citation:
+def _cite(
+    n: int, c: Candidate, score: float, role: str = "answer", probability: float | None = None
+) -> Citation:
     return Citation(
         n=n,
         source=c.source,
@@ -697,6 +712,8 @@ def _cite(n: int, c: Candidate, score: float) -> Citation:
         quote=c.text,
         passage=c.passage,
         score=float(score),
+        role=role,
+        probability=probability,
     )
 
 

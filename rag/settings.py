@@ -58,6 +58,13 @@ class Settings:
         default=20,
         metadata={"env": "RAG_MAX_UPLOAD_FILES", "help": "files accepted in one web upload"},
     )
+    reader: str = field(
+        default="learned",
+        metadata={
+            "env": "RAG_READER",
+            "help": "what picks the answer: learned (the trained cross-encoder) or rules",
+        },
+    )
     max_file_bytes: int = field(
         default=20_000_000,
         metadata={"env": "RAG_MAX_FILE_BYTES", "help": "largest document file indexed"},
@@ -78,6 +85,10 @@ class Settings:
             raise InputError(
                 f"chunk_overlap must be at least 0 and below chunk_tokens ({self.chunk_tokens}). "
                 f"Currently, it is {self.chunk_overlap}."
+            )
+        if self.reader not in ("learned", "rules"):
+            raise InputError(
+                f"reader must be 'learned' or 'rules'. Currently, it is {self.reader!r}."
             )
         if self.max_question_chars < 1:
             raise InputError("max_question_chars must be at least 1.")

@@ -107,10 +107,16 @@ class Citation:
     quote: str
     passage: str
     score: float
+    # "answer": a sentence that answers; "context": the sentence an answering one leans on
+    # (its "he" or "she said"), shown after it; "closest": the nearest text when abstaining
+    role: str = "answer"
+    probability: float | None = None  # that this sentence answers (learned reader only)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["score"] = round(float(self.score), 4)
+        if self.probability is not None:
+            d["probability"] = round(float(self.probability), 4)
         return d
 
 
@@ -122,11 +128,47 @@ class Answer:
     answer: str
     abstained: bool
     citations: tuple[Citation, ...] = field(default_factory=tuple)
+    # the probability that the first quote answers (abstaining: that the best sentence found
+    # would have); None from a reader without a calibrated probability
+    confidence: float | None = None
+    abstain_reason: str | None = None
+    trace: Trace | None = None  # only when asked for: ``Index.ask(..., trace=True)``
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        d: dict[str, Any] = {
             "question": self.question,
             "answer": self.answer,
             "abstained": self.abstained,
+            "confidence": None if self.confidence is None else round(float(self.confidence), 4),
+            "abstain_reason": self.abstain_reason,
             "citations": [c.to_dict() for c in self.citations],
+        }
+        if self.trace is not None:
+            d["trace"] = self.trace.to_dict()
+        return d
+
+
+@dataclass(frozen=True)
+class RankedSentence:
+    """One sentence as the reader ranked it (for diagnostics: ``rag eval``, the benchmark)."""
+
+    source: str
+    text: str
+    score: float
+    probability: float | None
+
+
+@dataclass(frozen=True)
+class Trace:
+    """How one answer was made: seconds per stage and the reader's ranking, best first."""
+
+    reader: str
+    seconds: dict[str, float]
+    ranked: tuple[RankedSentence, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "reader": self.reader,
+            "seconds": {k: round(v, 5) for k, v in self.seconds.items()},
+            "ranked": [asdict(r) for r in self.ranked],
         }

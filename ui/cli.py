@@ -221,11 +221,12 @@ def serve_cmd(ctx: click.Context, host: str, port: int) -> None:
     help="With --squad: share of articles left out, so their questions are unanswerable.",
 )
 @click.option(
-    "--seed", type=int, default=0, show_default=True,
-    help="With --squad: seed that picks the left-out articles.",
+    "--seeds", default="0,1,2,3,4", show_default=True,
+    help="With --squad: comma-separated seeds, each picking its own left-out articles; the "
+         "table shows the mean over seeds and their range.",
 )
 @click.option(
-    "--methods", default="hybrid,dense,lexical,top-passage", show_default=True,
+    "--methods", default="hybrid,rules,dense,lexical,top-passage", show_default=True,
     help="Comma-separated methods to run.",
 )
 @click.option(
@@ -240,7 +241,7 @@ def serve_cmd(ctx: click.Context, host: str, port: int) -> None:
 @click.pass_context
 def eval_cmd(
     ctx: click.Context, qa_file: Path | None, squad_file: Path | None, unanswerable_share: float,
-    seed: int, methods: str, json_out: Path | None, report: tuple[Path, ...], limit: int | None,
+    seeds: str, methods: str, json_out: Path | None, report: tuple[Path, ...], limit: int | None,
 ) -> None:
     """Score the answerer, its dense-only and BM25-only ablations and a whole-passage baseline.
 
@@ -264,6 +265,12 @@ def eval_cmd(
     from eval.report import check_report_path, print_table, write_json, write_report
     from eval.run import METHODS, evaluate_qa, evaluate_squad, rich_progress
 
+    try:
+        seed_list = tuple(int(x) for x in seeds.split(",") if x.strip())
+    except ValueError:
+        raise InputError(f"--seeds {seeds!r}: give whole numbers separated by commas") from None
+    if not seed_list:
+        raise InputError("--seeds: give at least one seed, e.g. --seeds 0")
     chosen = tuple(m.strip() for m in methods.split(",") if m.strip())
     if not chosen or any(m not in METHODS for m in chosen):
         raise InputError(f"--methods {methods!r}: choose from {', '.join(METHODS)}")
@@ -277,7 +284,7 @@ def eval_cmd(
     with rich_progress("eval") as progress:
         if squad_file is not None:
             run = evaluate_squad(
-                settings, squad_file, unanswerable_share, seed, chosen, limit, progress, say
+                settings, squad_file, unanswerable_share, seed_list, chosen, limit, progress, say
             )
         else:
             from eval.dataset import DEFAULT_QA
@@ -287,7 +294,7 @@ def eval_cmd(
     words = ["rag", "eval"]
     if squad_file is not None:
         words += ["--squad", str(squad_file), "--unanswerable-share", str(unanswerable_share)]
-        words += ["--seed", str(seed)]
+        words += ["--seeds", ",".join(map(str, seed_list))]
     elif qa_file is not None:
         words += ["--qa", str(qa_file)]
     if chosen != METHODS:

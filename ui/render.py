@@ -13,14 +13,26 @@ def reference_line(c: Citation) -> str:
     return f'[{c.n}] "{c.title}", {date}, {c.source}, characters {c.start}–{c.end}'
 
 
+def confidence_line(a: Answer) -> str | None:
+    """How sure the reader is, and why it abstained, in one line (None when it cannot say)."""
+    if a.abstained:
+        return f"Not answered: {a.abstain_reason}." if a.abstain_reason else None
+    if a.confidence is None:
+        return None
+    return f"Confidence that the first quote answers: {a.confidence:.0%}"
+
+
 def to_text(a: Answer) -> str:
     lines = [a.answer, ""]
+    if line := confidence_line(a):
+        lines += [line, ""]
     if a.abstained and a.citations:
         lines.append("Closest passages (not an answer):")
     elif a.citations:
         lines.append("Sources:")
     for c in a.citations:
-        lines.append(reference_line(c))
+        role = " (context for the sentence before it)" if c.role == "context" else ""
+        lines.append(reference_line(c) + role)
         lines.append(f"    “{c.quote}”")
     return "\n".join(lines).rstrip() + "\n"
 
@@ -31,6 +43,8 @@ def to_markdown(a: Answer, heading: bool = True) -> str:
     if a.abstained:
         out.append(f"_{a.answer}_")
         out.append("")
+        if line := confidence_line(a):
+            out += [f"_{line}_", ""]
         if a.citations:
             out.append("Closest passages (not an answer):")
             out.append("")

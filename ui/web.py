@@ -36,7 +36,12 @@ from index.store import DocRecord  # noqa: E402
 from rag.errors import InputError, RagError  # noqa: E402
 from rag.settings import BUNDLED_CORPUS, Settings  # noqa: E402
 from rag.types import Answer, Citation  # noqa: E402
-from ui.render import conversation_markdown, reference_line, to_markdown  # noqa: E402
+from ui.render import (  # noqa: E402
+    confidence_line,
+    conversation_markdown,
+    reference_line,
+    to_markdown,
+)
 
 UPLOAD_TYPES = (".txt", ".md", ".html", ".pdf")
 MAX_NAME_CHARS = 120
@@ -84,6 +89,9 @@ CSS = """
 .rag-sources .abstain { border-left: 4px solid #f0a040; padding: 0.3rem 0.6rem;
   margin-bottom: 0.5rem; background: #fff8ee; color: #5a3300; }
 .rag-sources .empty { color: var(--body-text-color-subdued); }
+.rag-sources .cite.context { opacity: 0.6; }
+.rag-sources .role { font-size: 0.75rem; font-style: italic; margin-left: 0.4rem; }
+.rag-sources .confidence { font-size: 0.85rem; margin-bottom: 0.4rem; }
 """
 
 
@@ -140,6 +148,8 @@ def answer_message(a: Answer) -> str:
     if a.abstained:
         body = f"**Not answered.** {body}"
     lines = [body]
+    if line := confidence_line(a):
+        lines += ["", f"*{md_text(line)}*"]
     if a.citations:
         label = "Closest passages (not an answer)" if a.abstained else "Sources"
         lines.append("")
@@ -162,9 +172,12 @@ def chat_messages(turns: Sequence[Turn]) -> list[dict[str, str]]:
 def _citation_html(c: Citation, abstained: bool) -> str:
     date_s = esc(c.date) if c.date else "undated"
     tag = '<span class="not-answer">not an answer</span>' if abstained else ""
+    if c.role == "context":
+        tag = '<span class="role">context: the sentence the answer above leans on</span>'
     passage = highlight(c.passage, c.quote, "closest" if abstained else None)
+    kind = " closest-passage" if abstained else " context" if c.role == "context" else ""
     return (
-        f'<article class="cite{" closest-passage" if abstained else ""}">'
+        f'<article class="cite{kind}">'
         f'<div class="ref"><span class="n">[{c.n}]</span> <span class="title">{esc(c.title)}</span>'
         f" · {date_s} · <code>{esc(c.source)}</code> · characters {c.start}–{c.end}"
         f" · score {c.score:.2f}{tag}</div>"
@@ -189,6 +202,8 @@ def sources_html(turns: Sequence[Turn]) -> str:
                 '<div class="abstain">The documents do not answer this question. '
                 "The closest passages are below; they are <b>not an answer</b>.</div>"
             )
+        if line := confidence_line(a):
+            parts.append(f'<div class="confidence">{esc(line)}</div>')
         parts.extend(_citation_html(c, a.abstained) for c in a.citations)
         parts.append("</section>")
     parts.append("</div>")

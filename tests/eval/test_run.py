@@ -74,3 +74,29 @@ def test_summary_shares_of_right_first_and_top_three_over_answered_questions() -
     rows = dict(table_rows(run))
     assert rows["Right sentence ranked 1st"] == ["0.333", "—"]
     assert rows["Right sentence in top 3"] == ["0.667", "—"]
+
+
+def test_first_quote_counts_only_when_the_first_cited_sentence_holds_the_answer() -> None:
+    item = QAItem("q1", "Where did the talks resume?", ("Istanbul",), ("a.txt",))
+    first = _outcome(f"{RANKED[1]} [1] {RANKED[0]} [2]", RANKED)
+    first.citations = [{"source": "a.txt", "quote": q, "grounded": True} for q in RANKED[1::-1]]
+    second = _outcome(f"{RANKED[0]} [1] {RANKED[1]} [2]", RANKED)
+    second.citations = [{"source": "a.txt", "quote": q, "grounded": True} for q in RANKED[:2]]
+    a, b = _scored(item, first), _scored(item, second)
+    assert a.checks["answer_hit"] and a.checks["first_quote_hit"]
+    assert b.checks["answer_hit"] and not b.checks["first_quote_hit"]
+
+
+def test_runs_over_several_seeds_give_the_mean_and_each_seeds_range() -> None:
+    from eval.run import combine
+
+    item = QAItem("q1", "Where did the talks resume?", ("Istanbul",), ("a.txt",))
+
+    def run_of(answer: str) -> EvalRun:
+        recs = [Record(item, {"hybrid": _scored(item, _outcome(answer, RANKED))})]
+        return EvalRun("t", ("hybrid",), recs, {"hybrid": summarize(recs, "hybrid")}, 1.0)
+
+    both = combine([run_of(f"{RANKED[1]} [1]"), run_of(f"{RANKED[0]} [1]")], ["s0", "s1"])
+    assert both.summaries["hybrid"]["answer_hit"] == 0.5
+    assert [r.item.id for r in both.records] == ["s0:q1", "s1:q1"]
+    assert dict(table_rows(both))["Answer hit"] == ["0.500 (0.000–1.000)"]

@@ -305,7 +305,7 @@ def test_the_sentence_before_lends_its_subject():
     assert score(after_subject) > score(after_other)
 
 
-def test_answer_text_is_quotes_with_markers_and_neighbour_for_he_said():
+def test_the_answering_quote_comes_first_and_its_he_said_neighbour_follows_as_context():
     prev = _cand(0, "Rubio spoke to reporters on Wednesday.", [1, 0, 0])
     quote = _cand(1, '"There is no military solution," he said.', [1, 0, 0])
     quote = replace(quote, passage=f"{prev.text} {quote.text}")  # the passage holding both
@@ -317,9 +317,25 @@ def test_answer_text_is_quotes_with_markers_and_neighbour_for_he_said():
         lambda t: True,
     )
     a = build_answer("q", d.chosen, lambda c, k: prev if (c.index, k) == (1, -1) else None, None)
-    assert a.answer == f"{prev.text} [1] {quote.text} [2]"
-    assert [c.quote for c in a.citations] == [prev.text, quote.text]
+    # the sentence that answers is read first; the one naming its speaker comes after it
+    assert a.answer == f"{quote.text} [1] {prev.text} [2]"
+    assert [c.quote for c in a.citations] == [quote.text, prev.text]
+    assert [c.role for c in a.citations] == ["answer", "context"]
     assert needs_previous(quote.text) and not needs_previous(prev.text)
+
+
+def test_a_sentence_that_reads_alone_brings_no_context():
+    prev = _cand(0, "Rubio spoke to reporters on Wednesday.", [1, 0, 0])
+    quote = _cand(1, "Rubio said there is no military solution.", [1, 0, 0])
+    d = decide(
+        "What did Rubio say about a military solution?",
+        np.asarray([1, 0, 0], dtype=np.float32),
+        [quote],
+        lambda t: 1.0,
+        lambda t: True,
+    )
+    a = build_answer("q", d.chosen, lambda c, k: prev if (c.index, k) == (1, -1) else None, None)
+    assert [c.role for c in a.citations] == ["answer"]
 
 
 def test_abstention_lists_closest_passages():
@@ -333,6 +349,9 @@ def test_abstention_lists_closest_passages():
     )
     a = build_answer("Where is Atlantis?", d.chosen, lambda c, k: None, d.reason, closest=d.ranked)
     assert a.abstained and a.citations and "do not answer" in a.answer
+    # the reason is part of the answer, and the closest sentences are not cited as answers
+    assert a.abstain_reason == d.reason and a.to_dict()["abstain_reason"] == d.reason
+    assert {c.role for c in a.citations} == {"closest"}
 
 
 def test_rrf():

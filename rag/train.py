@@ -1,0 +1,346 @@
+"""Train the learned reader (``rag/crossencoder.py``) on SQuAD-shifts, and only on it.
+
+    python -m rag.train --data ../shared/datasets/train-squadshifts --out rag/models/reader
+
+Each question is paired with the sentence of its paragraph that holds the answer (positive),
+other sentences of that paragraph, and the sentences of other paragraphs of the same file
+that BM25 ranks highest for it (negatives, as when the question's own paragraph is not in
+the corpus). The loss is binary cross-entropy per pair plus a softmax over each question's
+group, so the logit both ranks and separates. A held-out share of paragraphs (never trained
+on) then fits the calibration ``P = sigmoid(a * logit + b)`` of the best sentence's logit,
+and the abstention threshold (the rule is in ``choose_threshold``). XQuAD and
+``eval/qa.jsonl`` are never read here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import random
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from rag.crossencoder import CONFIG, CONTEXT_TOKENS, MAX_TOKENS, WEIGHTS, ReaderConfig
+
+FILES = ("new_wiki_v1.0.json", "reddit_v1.0.json", "amazon_reviews_v1.0.json")
+# the share of answerable held-out questions the threshold may refuse (see choose_threshold)
+FALSE_ABSTENTION_BUDGET = 0.03
+
+
+@dataclass
+class Paragraph:
+    file: str
+    sentences: list[str]
+
+
+@dataclass
+class Question:
+    text: str
+    para: int
+    positives: frozenset[int]
+
+
+Triple = tuple[str, str, str | None]  # question, sentence, the sentence before
+
+
+def sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def load(data: Path) -> tuple[list[Paragraph], list[Question], dict[str, str]]:
+    """Paragraphs split into sentences (the project's own splitter), and each question with
+    the sentences its answers overlap."""
+    from rag.segment import sentence_spans
+
+    paras: list[Paragraph] = []
+    qs: list[Question] = []
+    sums = {}
+    for name in FILES:
+        path = data / name
+        sums[name] = sha256(path)
+        for art in json.loads(path.read_text(encoding="utf-8"))["data"]:
+            for p in art["paragraphs"]:
+                ctx = p["context"]
+                spans = [(a + s, a + e) for a, text in _lines(ctx) for s, e in sentence_spans(text)]
+                if len(spans) < 1:
+                    continue
+                pi = len(paras)
+                paras.append(Paragraph(name, [ctx[s:e] for s, e in spans]))
+                for qa in p["qas"]:
+                    pos: set[int] = set()
+                    for ans in qa["answers"]:
+                        a0 = ans["answer_start"]
+                        a1 = a0 + len(ans["text"])
+                        pos.update(i for i, (s, e) in enumerate(spans) if s < a1 and a0 < e)
+                    if pos and qa["question"].strip():
+                        qs.append(Question(qa["question"].strip(), pi, frozenset(pos)))
+    return paras, qs, sums
+
+
+def _lines(text: str) -> Iterator[tuple[int, str]]:
+    at = 0
+    for line in text.split("\n"):
+        if line.strip():
+            yield at, line
+        at += len(line) + 1
+
+
+def split(paras: Sequence[Paragraph], held_share: float, seed: int) -> set[int]:
+    """Held-out paragraphs: their questions are never trained on."""
+    rng = random.Random(seed)
+    idx = list(range(len(paras)))
+    rng.shuffle(idx)
+    return set(idx[: int(len(idx) * held_share)])
+
+
+class OtherParagraphs:
+    """BM25 over every sentence of one file: the best sentences of other paragraphs."""
+
+    def __init__(self, paras: Sequence[Paragraph], members: Sequence[int]) -> None:
+        from rag.lexical import LexicalIndex
+
+        self.where = [(pi, si) for pi in members for si in range(len(paras[pi].sentences))]
+        ids = [str(i) for i in range(len(self.where))]
+        texts = [paras[pi].sentences[si] for pi, si in self.where]
+        self.lex = LexicalIndex.build(ids, texts)
+
+    def best(self, question: str, not_para: int, k: int) -> list[tuple[int, int]]:
+        out = []
+        for sid, _ in self.lex.search(question, k + 12):
+            pi, si = self.where[int(sid)]
+            if pi != not_para:
+                out.append((pi, si))
+            if len(out) == k:
+                break
+        return out
+
+
+def context(paras: Sequence[Paragraph], pi: int, si: int) -> str | None:
+    return paras[pi].sentences[si - 1] if si > 0 else None
+
+
+def training_groups(
+    paras: Sequence[Paragraph],
+    qs: Sequence[Question],
+    others: dict[str, OtherParagraphs],
+    rng: random.Random,
+    in_para: int,
+    out_para: int,
+) -> Iterator[tuple[list[Triple], list[float]]]:
+    """Per question: its answering sentence, up to ``in_para`` other sentences of the
+    paragraph and ``out_para`` of the top five BM25 sentences of other paragraphs."""
+    for q in qs:
+        p = paras[q.para]
+        pos = rng.choice(sorted(q.positives))
+        negs = [i for i in range(len(p.sentences)) if i not in q.positives]
+        rng.shuffle(negs)
+        trip: list[Triple] = [(q.text, p.sentences[pos], context(paras, q.para, pos))]
+        trip += [(q.text, p.sentences[i], context(paras, q.para, i)) for i in negs[:in_para]]
+        far = others[p.file].best(q.text, q.para, 5)
+        rng.shuffle(far)
+        trip += [(q.text, paras[a].sentences[b], context(paras, a, b)) for a, b in far[:out_para]]
+        yield trip, [1.0] + [0.0] * (len(trip) - 1)
+
+
+def train(args: argparse.Namespace) -> None:
+    import torch
+
+    from rag.crossencoder import build_model, encode_batch, trained_names
+
+    torch.manual_seed(args.seed)
+    torch.set_num_threads(args.threads)
+    rng = random.Random(args.seed)
+    t0 = time.time()
+    paras, qs, sums = load(Path(args.data))
+    held = split(paras, args.held_share, args.seed)
+    train_qs = [q for q in qs if q.para not in held]
+    held_qs = [q for q in qs if q.para in held]
+    rng.shuffle(train_qs)
+    train_qs = train_qs[: args.questions]
+    by_file: dict[str, list[int]] = {}
+    for i, p in enumerate(paras):
+        by_file.setdefault(p.file, []).append(i)
+    others = {f: OtherParagraphs(paras, members) for f, members in by_file.items()}
+    log(f"{len(paras)} paragraphs, {len(qs)} questions; training on {len(train_qs)}, "
+        f"{len(held_qs)} held out ({time.time() - t0:.0f} s)")
+
+    cfg = ReaderConfig(layers=args.layers, max_tokens=args.max_tokens, context_tokens=CONTEXT_TOKENS)
+    model = build_model(args.layers)
+    names = set(trained_names(model))
+    for n, prm in model.named_parameters():
+        prm.requires_grad = n in names
+    params = [prm for prm in model.parameters() if prm.requires_grad]
+    opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.01)
+    groups = list(training_groups(paras, train_qs, others, rng, args.in_para, args.out_para))
+    steps = (len(groups) + args.batch_questions - 1) // args.batch_questions
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min(1.0, (s + 1) / args.warmup) * max(0.0, 1 - s / steps)
+    )
+    model.train()
+    bce = torch.nn.BCEWithLogitsLoss()
+    for step in range(steps):
+        batch = groups[step * args.batch_questions : (step + 1) * args.batch_questions]
+        trip = [t for g, _ in batch for t in g]
+        labels = torch.tensor([y for _, ys in batch for y in ys])
+        enc = encode_batch(trip, cfg)
+        logits = model(**enc)
+        loss = bce(logits, labels)
+        # the softmax over each question's group: its answering sentence first
+        at = 0
+        lst = []
+        for g, _ in batch:
+            lst.append(torch.log_softmax(logits[at : at + len(g)], 0)[0])
+            at += len(g)
+        loss = loss - torch.stack(lst).mean()
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        sched.step()
+        if step % 25 == 0 or step == steps - 1:
+            log(f"step {step + 1}/{steps} loss {loss.item():.3f} ({time.time() - t0:.0f} s)")
+    train_secs = time.time() - t0
+
+    model.eval()
+    held_sample = held_qs[:]
+    random.Random(args.seed + 1).shuffle(held_sample)
+    held_sample = held_sample[: args.held_questions]
+    fit = held_out_fit(model, cfg, paras, held_sample, others)
+    scale, bias = platt(fit["best_logit"], fit["best_right"], fit["left_out_logit"])
+    cfg = ReaderConfig(
+        layers=args.layers, max_tokens=args.max_tokens, context_tokens=CONTEXT_TOKENS,
+        scale=scale, bias=bias, threshold=0.5,
+    )
+    threshold, report = choose_threshold(cfg, fit)
+    cfg = ReaderConfig(**{**asdict(cfg), "threshold": threshold})
+    report["training_seconds"] = round(train_secs)
+    save(model, cfg, Path(args.out), {
+        "data_sha256": sums,
+        "seed": args.seed,
+        "command": "python -m rag.train " + " ".join(sys.argv[1:]),
+        "trained_questions": len(train_qs),
+        "steps": steps,
+        "held_out": report,
+    })
+    log(json.dumps(report, indent=1))
+
+
+def held_out_fit(
+    model: object,
+    cfg: ReaderConfig,
+    paras: Sequence[Paragraph],
+    qs: Sequence[Question],
+    others: dict[str, OtherParagraphs],
+) -> dict[str, list[float]]:
+    """Each held-out question against its paragraph's sentences plus the ten best of other
+    paragraphs (its paragraph in the corpus), and against those ten alone (left out)."""
+    import torch
+
+    from rag.crossencoder import encode_batch
+
+    out: dict[str, list[float]] = {"best_logit": [], "best_right": [], "left_out_logit": [],
+                                   "first_rank": []}
+    for q in qs:
+        p = paras[q.para]
+        own = [(q.text, s, context(paras, q.para, i)) for i, s in enumerate(p.sentences)]
+        far_at = others[p.file].best(q.text, q.para, 10)
+        far = [(q.text, paras[a].sentences[b], context(paras, a, b)) for a, b in far_at]
+        with torch.inference_mode():
+            lg = model(**encode_batch(own + far, cfg)).float().numpy()  # type: ignore[operator]
+        best = int(np.argmax(lg))
+        out["best_logit"].append(float(lg[best]))
+        out["best_right"].append(float(best in q.positives))
+        out["left_out_logit"].append(float(lg[len(own):].max()) if far else -20.0)
+    return out
+
+
+def platt(best: Sequence[float], right: Sequence[float], left_out: Sequence[float]) -> tuple[float, float]:
+    """``a, b`` of ``P = sigmoid(a * logit + b)`` by logistic regression of "the best sentence
+    answers" on its logit, over held-out questions with their paragraph (right or wrong best)
+    and a fifth as many without it (never right), the share the eval leaves out."""
+    n_out = max(1, len(best) // 4)
+    x = np.array(list(best) + list(left_out[:n_out]), dtype=np.float64)
+    y = np.array(list(right) + [0.0] * n_out, dtype=np.float64)
+    a, b = 1.0, 0.0
+    for _ in range(2000):  # Newton-free gradient descent: two parameters, convex
+        p = 1 / (1 + np.exp(-(a * x + b)))
+        ga, gb = float(np.mean((p - y) * x)), float(np.mean(p - y))
+        a, b = a - 0.5 * ga, b - 0.5 * gb
+    return float(a), float(b)
+
+
+def choose_threshold(cfg: ReaderConfig, fit: dict[str, list[float]]) -> tuple[float, dict[str, float]]:
+    """The abstention threshold: the highest probability at which held-out answerable
+    questions are refused at most ``FALSE_ABSTENTION_BUDGET`` of the time, since refusing a
+    question the documents answer is the costlier error for a researcher (a wrong answer is
+    still a quote they can check). Reported with the abstention on left-out questions."""
+    p_best = np.array([cfg.probability(v) for v in fit["best_logit"]])
+    p_out = np.array([cfg.probability(v) for v in fit["left_out_logit"]])
+    t = float(np.quantile(p_best, FALSE_ABSTENTION_BUDGET))
+    return round(t, 4), {
+        "questions": len(p_best),
+        "best_sentence_right": round(float(np.mean(fit["best_right"])), 4),
+        "false_abstention": round(float(np.mean(p_best < t)), 4),
+        "abstention_left_out": round(float(np.mean(p_out < t)), 4),
+        "threshold": round(t, 4),
+    }
+
+
+def save(model: object, cfg: ReaderConfig, out: Path, meta: dict[str, object]) -> None:
+    from safetensors.torch import save_file
+
+    from rag.crossencoder import trained_names
+
+    names = set(trained_names(model))
+    state = {
+        k: v.detach().half().contiguous()
+        for k, v in model.state_dict().items()  # type: ignore[attr-defined]
+        if k in names
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = out / (WEIGHTS + ".tmp")
+    save_file(state, str(tmp))
+    tmp.replace(out / WEIGHTS)
+    (out / CONFIG).write_text(
+        json.dumps({**asdict(cfg), "training": meta}, indent=1) + "\n", encoding="utf-8"
+    )
+
+
+def log(msg: str) -> None:
+    print(msg, flush=True)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(prog="python -m rag.train", description=__doc__.split("\n")[0])
+    ap.add_argument("--data", required=True, help="folder with the SQuAD-shifts JSON files")
+    ap.add_argument("--out", default=str(Path(__file__).resolve().parent / "models" / "reader"))
+    ap.add_argument("--layers", type=int, default=4)
+    ap.add_argument("--max-tokens", type=int, default=MAX_TOKENS)
+    ap.add_argument("--questions", type=int, default=8000, help="training questions drawn")
+    ap.add_argument("--batch-questions", type=int, default=6)
+    ap.add_argument("--in-para", type=int, default=3)
+    ap.add_argument("--out-para", type=int, default=2)
+    ap.add_argument("--lr", type=float, default=4e-5)
+    ap.add_argument("--warmup", type=int, default=60)
+    ap.add_argument("--held-share", type=float, default=0.08)
+    ap.add_argument("--held-questions", type=int, default=1500)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args(argv)
+    if not (Path(args.data) / FILES[0]).is_file():
+        sys.exit(f"error: no SQuAD-shifts files in {args.data} (expected {', '.join(FILES)})")
+    train(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,110 @@
+"""The learned reader's decisions, with a stand-in encoder whose logits are given (no model)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+
+from rag.answer import Candidate, build_answer
+from rag.crossencoder import ReaderConfig
+from rag.readers import LearnedReader, Lookup, RuleReader, make_reader
+
+
+def _cand(i: int, text: str) -> Candidate:
+    v = np.asarray([1.0, 0.0, 0.0], dtype=np.float32)
+    return Candidate(
+        id=f"s{i}", source="a.txt", title="T", date=None, text=text, start=i * 100,
+        end=i * 100 + len(text), index=i, vector=v, passage=text, passage_score=1.0,
+    )
+
+
+@dataclass
+class FixedEncoder:
+    """Gives each sentence the logit listed for it: the reader's logic, without the model."""
+
+    by_text: dict[str, float]
+    config: ReaderConfig = ReaderConfig(layers=1, scale=1.0, bias=0.0, threshold=0.3)
+    seen: list[tuple[str, str | None]] | None = None
+
+    def warm_up(self) -> None:
+        pass
+
+    def logits(self, question: str, pairs: list[tuple[str, str | None]]) -> np.ndarray:
+        self.seen = list(pairs)
+        return np.asarray([self.by_text[s] for s, _ in pairs], dtype=np.float32)
+
+
+SENTS = [
+    _cand(0, "The bridge opened to traffic in 1932."),
+    _cand(1, "It was designed by John Bradfield."),
+    _cand(2, "The bridge carries rail, vehicles and pedestrians."),
+]
+
+
+def _look(cands: list[Candidate]) -> Lookup:
+    at = {c.index: c for c in cands}
+    return Lookup(
+        idf=lambda t: 1.0,
+        knows=lambda t: True,
+        knows_name=lambda t: True,
+        word_vec=None,
+        byline=lambda s: None,
+        before=lambda c: at.get(c.index - 1),
+    )
+
+
+def _read(logits: list[float], question: str = "Who designed the bridge?"):
+    enc = FixedEncoder({c.text: v for c, v in zip(SENTS, logits, strict=True)})
+    reader = LearnedReader(encoder=enc)
+    qvec = np.asarray([1.0, 0.0, 0.0], dtype=np.float32)
+    return reader.read(question, qvec, SENTS, _look(SENTS)), enc
+
+
+def test_the_encoder_ranks_and_its_probability_is_the_confidence():
+    d, enc = _read([-2.0, 3.0, -1.0])
+    assert d.reason is None
+    assert d.chosen[0].cand.text == SENTS[1].text
+    assert d.confidence == pytest.approx(1 / (1 + np.exp(-3.0)))
+    assert [s.cand.index for s in d.ranked] == [1, 2, 0]
+    # each sentence is read with the sentence before it
+    assert enc.seen is not None and (SENTS[1].text, SENTS[0].text) in enc.seen
+
+
+def test_under_the_threshold_it_abstains_and_says_why():
+    d, _ = _read([-2.0, -1.5, -3.0])  # best probability sigmoid(-1.5) = 0.18 < 0.3
+    assert d.chosen == [] and d.reason is not None
+    assert "0.18" in d.reason and "0.30" in d.reason
+    assert d.confidence == pytest.approx(1 / (1 + np.exp(1.5)))
+
+
+def test_a_second_sentence_joins_only_when_it_too_more_likely_answers_than_not():
+    d, _ = _read([0.5, 3.0, -1.0])  # the second best at 0.62
+    assert [s.cand.index for s in d.chosen] == [1, 0]
+    d, _ = _read([-0.5, 3.0, -1.0])  # the second best at 0.38: above the threshold, not 0.5
+    assert [s.cand.index for s in d.chosen] == [1]
+
+
+def test_the_answer_cites_the_answering_sentence_first_with_its_probability():
+    d, _ = _read([-2.0, 3.0, -1.0])
+    at = {c.index: c for c in SENTS}
+    a = build_answer(
+        "Who designed the bridge?", d.chosen, lambda c, k: at.get(c.index + k), d.reason,
+        confidence=d.confidence,
+    )
+    # "It was designed by ..." leans on the sentence before: that comes second, as context
+    assert [(c.quote, c.role) for c in a.citations] == [
+        (SENTS[1].text, "answer"),
+        (SENTS[0].text, "context"),
+    ]
+    assert a.citations[0].probability == pytest.approx(d.confidence)
+    assert a.to_dict()["confidence"] == round(float(d.confidence or 0), 4)
+
+
+def test_readers_by_name():
+    assert isinstance(make_reader("rules"), RuleReader)
+    from rag.errors import InputError
+
+    with pytest.raises(InputError, match="unknown reader 'bert'"):
+        make_reader("bert")
