@@ -258,6 +258,8 @@ def run_eval(
         )
     checker = GroundingChecker(corpus_dir, index.settings.max_file_bytes)
     limit = index.settings.max_question_chars
+    for reader in {READER[m] for m in methods if m in READER}:
+        index.reader(reader).warm_up()  # model loading is not a question's latency
     t_start = time.perf_counter()
     records: list[Record] = []
     for n, item in enumerate(items):
@@ -302,7 +304,29 @@ def run_eval(
         progress(len(items), len(items))
     seconds = time.perf_counter() - t_start
     summaries = {m: summarize(records, m) for m in methods}
-    return EvalRun(name, tuple(methods), records, summaries, seconds)
+    run = EvalRun(name, tuple(methods), records, summaries, seconds)
+    if any(READER.get(m) == "learned" for m in methods) and (fit := training_fit()):
+        run.notes.append(fit)
+    return run
+
+
+def training_fit() -> str | None:
+    """The learned reader's fit on held-out SQuAD-shifts questions (its training data, never
+    the sets measured here), as one line for the report."""
+    from rag.crossencoder import load_config
+
+    try:
+        h = load_config().training.get("held_out") or {}
+    except RagError:
+        return None
+    if not h:
+        return None
+    return (
+        f"learned reader, fit on held-out training questions (SQuAD-shifts, {h['questions']} "
+        f"questions, not a measuring set): best sentence right {h['best_sentence_right']:.3f}, "
+        f"false abstention {h['false_abstention']:.3f}, abstention when the paragraph is left "
+        f"out {h['abstention_left_out']:.3f}, threshold {h['threshold']:.3f}"
+    )
 
 
 def _top_passage(passages: list[Any], latency: float, checker: GroundingChecker) -> Outcome:
@@ -502,7 +526,8 @@ def combine(runs: Sequence[EvalRun], labels: Sequence[str]) -> EvalRun:
         per = [run.summaries[m] for run in runs]
         for key, value in pooled.items():
             vals = [p.get(key) for p in per]
-            if isinstance(value, int | float) and all(isinstance(v, int | float) for v in vals):
+            # shares and times: the mean of the runs; counts stay the totals over all records
+            if isinstance(value, float) and all(isinstance(v, int | float) for v in vals):
                 pooled[key] = statistics.fmean(float(v) for v in vals)  # type: ignore[arg-type]
         summaries[m] = pooled
     return EvalRun(
@@ -512,9 +537,21 @@ def combine(runs: Sequence[EvalRun], labels: Sequence[str]) -> EvalRun:
         summaries,
         sum(r.seconds for r in runs),
         sum(r.index_seconds or 0.0 for r in runs),
-        [f"{label}: {n}" for run, label in zip(runs, labels, strict=True) for n in run.notes],
+        _notes(runs, labels),
         per_run=[run.summaries for run in runs],
     )
+
+
+def _notes(runs: Sequence[EvalRun], labels: Sequence[str]) -> list[str]:
+    """Notes every run shares once; the others under their run's label."""
+    shared = [n for n in runs[0].notes if all(n in r.notes for r in runs)]
+    own = [
+        f"{label}: {n}"
+        for run, label in zip(runs, labels, strict=True)
+        for n in run.notes
+        if n not in shared
+    ]
+    return shared + own
 
 
 def _squad_once(

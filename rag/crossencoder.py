@@ -17,7 +17,7 @@ import json
 import math
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -45,6 +45,8 @@ class ReaderConfig:
     scale: float = 1.0
     bias: float = 0.0
     threshold: float = 0.5  # abstain when the best sentence's probability is under this
+    # how it was made: the data's sha256, seed, command, and its fit on held-out training data
+    training: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def probability(self, logit: float) -> float:
         z = self.scale * logit + self.bias

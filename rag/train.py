@@ -314,6 +314,8 @@ def save(model: object, cfg: ReaderConfig, out: Path, meta: dict[str, object]) -
     (out / CONFIG).write_text(
         json.dumps({**asdict(cfg), "training": meta}, indent=1) + "\n", encoding="utf-8"
     )
+    (out / CONFIG).chmod(0o644)
+    (out / WEIGHTS).chmod(0o644)
 
 
 def log(msg: str) -> None:
