@@ -21,12 +21,13 @@ import numpy as np
 from index.build import lexical_for, open_store, word_vectors_for
 from index.store import ChromaStore, DocRecord, StoredChunk, StoredSentence, matching_chunk_ids
 from rag.answer import Candidate, build_answer, fuse
+from rag.cite import with_sources
 from rag.embed import Embedder, MiniLMEmbedder
 from rag.errors import InputError
 from rag.lexical import LexicalIndex, WordVectors, word_forms
 from rag.readers import Lookup, Reader, make_reader
 from rag.settings import Settings
-from rag.types import Answer, RankedSentence, Trace
+from rag.types import Answer, DocumentInfo, RankedSentence, Trace
 
 Mode = str  # "hybrid" | "dense" | "lexical"
 RANKING_KEPT = 10  # sentences of the reader's ranking kept in a trace
@@ -99,6 +100,7 @@ class Index:
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _committed: dict[str, str] = field(default_factory=dict)  # source -> committed version
     _bylines: dict[str, tuple[int, int, str]] = field(default_factory=dict)
+    _info: dict[str, DocumentInfo] = field(default_factory=dict)  # source -> what citations show
     _asked_words: dict[str, np.ndarray] = field(default_factory=dict)  # question words' vectors
     _stamp: str | None = None  # the store's generation when _docs was read
     _read_all: float = 0.0  # when every commit record was last read
@@ -136,6 +138,7 @@ class Index:
                 self._docs = docs
                 self._committed = {d.source: d.content_hash for d in docs}
                 self._bylines = {d.source: d.byline for d in docs if d.byline}
+                self._info = {d.source: d.info() for d in docs}
             self._stamp, self._read_all, self._checked = stamp, now, now
 
     def _question_words(self, q: str, words: WordVectors) -> dict[str, np.ndarray]:
@@ -280,6 +283,7 @@ class Index:
         answer = build_answer(
             q, d.chosen, before, d.reason, closest=d.ranked, confidence=d.confidence
         )
+        answer = with_sources(answer, self._info)
         secs["read"] = time.perf_counter() - t
         secs["total"] = time.perf_counter() - t0
         if not trace:

@@ -25,11 +25,12 @@ from urllib.parse import urlparse
 import numpy as np
 
 from rag.errors import IndexCorruptError, InputError, RagError, StoreUnavailableError
-from rag.types import Chunk, Document, Sentence
+from rag.types import Chunk, Document, DocumentInfo, Sentence
 
-# 3: sentences inside their passage's record, vectors as float16 (1 kept sentences in a
-# collection of their own; 2, never released, stored their vectors as float32)
-SCHEMA = 3
+# 4: document records carry site, url, page starts and headings, for citations (3: sentences
+# inside their passage's record, vectors as float16; 1 kept sentences in a collection of their
+# own; 2, never released, stored their vectors as float32)
+SCHEMA = 4
 DIM = 384
 
 
@@ -45,6 +46,17 @@ class DocRecord:
     chunks: int
     sentences: int
     byline: tuple[int, int, str] | None = None  # original range and text of the author line
+    site: str | None = None
+    url: str | None = None
+    page_starts: tuple[int, ...] = ()
+    headings: tuple[tuple[int, str], ...] = ()
+
+    def info(self) -> DocumentInfo:
+        """What a citation of this document shows, and its page and heading lookups."""
+        return DocumentInfo(
+            source=self.source, title=self.title, date=self.date, author=self.author,
+            site=self.site, url=self.url, page_starts=self.page_starts, headings=self.headings,
+        )
 
 
 @dataclass(frozen=True)
@@ -176,6 +188,17 @@ def _byline_meta(byline: tuple[int, int, str] | None) -> dict[str, Any]:
         return {}
     start, end, text = byline
     return {"byline": text, "byline_start": start, "byline_end": end}
+
+
+def _citing_meta(doc: Document) -> dict[str, Any]:
+    """What a citation needs beyond title, date and author; Chroma keeps scalars only, so the
+    page starts and headings go in as JSON."""
+    out: dict[str, Any] = {"site": doc.site or "", "url": doc.url or ""}
+    if doc.page_starts:
+        out["pages"] = json.dumps(list(doc.page_starts))
+    if doc.headings:
+        out["headings"] = json.dumps([list(h) for h in doc.headings], ensure_ascii=False)
+    return out
 
 
 def _forget_failed_system(path: Path) -> None:
@@ -357,6 +380,10 @@ class ChromaStore:
                         (int(m["byline_start"]), int(m["byline_end"]), str(m["byline"]))
                         if m.get("byline") else None
                     ),
+                    site=str(m["site"]) if m.get("site") else None,
+                    url=str(m["url"]) if m.get("url") else None,
+                    page_starts=tuple(json.loads(str(m.get("pages") or "[]"))),
+                    headings=tuple((int(a), str(t)) for a, t in json.loads(str(m.get("headings") or "[]"))),
                 )
             )
         return sorted(out, key=lambda d: d.source)
@@ -482,7 +509,7 @@ class ChromaStore:
                 "source": w.doc.source, "hash": w.doc.content_hash, "title": w.doc.title,
                 "date": w.doc.date or "", "author": w.doc.author or "",
                 "chunks": len(w.chunks), "sentences": len(w.sentences),
-                **_byline_meta(w.doc.byline),
+                **_byline_meta(w.doc.byline), **_citing_meta(w.doc),
             }))
         for batch in _batches(marks, 2000):
             self._call(

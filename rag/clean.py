@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_right
+from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date as _date
 
@@ -51,6 +52,28 @@ _LINK_RE = re.compile(r"!?\[([^\]\n]*)\]\([^)\n]*\)")
 _EMPH_RE = re.compile(r"(\*\*|__|\*|_)(?=\S)([^*_\n]+?)(?<=\S)\1")
 _TERMINAL = (".", "!", "?", '"', "”", "'", "’", ":", "…", ")")
 
+# an outlet's name: a few capitalised words, "The" allowed in front ("The Daily Record")
+_OUTLET = r"(?:[Tt]he\s+)?[A-Z][\w&'’.-]*(?:\s+(?:of\s+|&\s+)?[A-Z][\w&'’.-]*){0,4}"
+_OUTLET_RE = re.compile(rf"^{_OUTLET}$")
+# what follows a byline's name that is a role, not an outlet ("By Ann Lee, Staff Writer")
+_ROLE_WORDS = frozenset(
+    "writer reporter correspondent editor contributor columnist journalist staff author "
+    "photographer producer analyst updated published posted".split()
+)
+# "<Outlet> Staff" names the outlet; these words name a desk, not an outlet ("Desk Staff")
+_DESK_WORDS = frozenset(
+    "desk news editorial web wire newsroom digital online staff sports metro business "
+    "politics world local national international the our".split()
+)
+_STAFF_RE = re.compile(rf"^(?P<site>{_OUTLET})\s+(?:staff|team|desk|newsroom)$", re.IGNORECASE)
+# a subscription pitch names the outlet: "Subscribe to the Daily Record"
+_SUBSCRIBE_RE = re.compile(rf"^subscribe\s+(?:now\s+)?to\s+(?P<site>{_OUTLET})[.!]?$", re.IGNORECASE)
+# a page number alone at the top or bottom of a page: "3", "- 3 -", "Page 3", "3 of 7", "3/7"
+_PAGE_NO_RE = re.compile(
+    r"^[-–—\s]*(?:page\s*)?\d{1,4}(?:\s*(?:of|/)\s*\d{1,4})?[-–—\s]*$", re.IGNORECASE
+)
+RUNNING_ZONE = 3  # lines at the top and at the bottom of a page where running lines stand
+
 
 def parse_date(text: str) -> str | None:
     """The first date written in ``text`` as YYYY-MM-DD, or None.
@@ -84,6 +107,7 @@ class Cleaned:
     headings: frozenset[int] = field(default_factory=frozenset)  # clean offsets of heading lines
     # the line that named the author: its original range and its visible text
     byline: tuple[int, int, str] | None = None
+    site: str | None = None  # the outlet, when a byline or a subscription line names it
 
 
 def map_range(spans: tuple[Span, ...], clean_start: int, clean_end: int) -> tuple[int, int]:
@@ -182,10 +206,13 @@ def is_heading_line(text: str) -> bool:
     return bool(t) and not t.endswith(_TERMINAL) and len(t.split()) <= 15
 
 
-def clean(original: str, skip_lines: int = 0) -> Cleaned:
+def clean(original: str, skip_lines: int = 0, page_starts: tuple[int, ...] = ()) -> Cleaned:
     """Drop bylines, header metadata, promo blocks, comment trailers, repeats and blank runs.
 
     ``skip_lines`` leading lines (front matter the loader already read) are dropped too.
+    With ``page_starts`` (a PDF's pages, as offsets into ``original``), lines that stand at
+    the top or bottom of most pages go as well: running titles, page numbers, and the URL and
+    date a browser prints on every page.
     """
     lines: list[tuple[int, str]] = []  # (offset of line start, line without its newline)
     pos = 0
@@ -196,8 +223,11 @@ def clean(original: str, skip_lines: int = 0) -> Cleaned:
     plain = [_plain(t) for _, t in lines]
     nonblank = [i for i, p in enumerate(plain) if p and i >= skip_lines]
     drop: set[int] = set(range(min(skip_lines, len(lines))))
+    drop |= _running_lines(lines, plain, page_starts)
+    nonblank = [i for i in nonblank if i not in drop]
     date: str | None = None
     author: str | None = None
+    site: str | None = None
     byline: int | None = None  # the line the author came from
 
     # header metadata: bylines anywhere, and in the first lines short bullets and bare dates
@@ -209,6 +239,7 @@ def clean(original: str, skip_lines: int = 0) -> Cleaned:
             drop.add(i)
             if author is None:
                 author, byline = bm.group("who").strip(), i
+                site = _outlet_after_byline(bm.group("rest") or "")
             date = date or parse_date(bm.group("rest") or "")
             continue
         if i in head:
@@ -227,6 +258,15 @@ def clean(original: str, skip_lines: int = 0) -> Cleaned:
                         author, byline = bare, i
                 continue
 
+    if site is None and author is not None and (m := _STAFF_RE.match(author)):
+        if m.group("site").split()[0].lower() not in _DESK_WORDS:
+            site = m.group("site")
+    if site is None:
+        site = next(
+            (m.group("site") for i in nonblank if (m := _SUBSCRIBE_RE.match(plain[i]))), None
+        )
+    if site and site[:4] == "the ":
+        site = "The " + site[4:]  # "Subscribe to the Daily Record": the name is "The Daily Record"
     # a promo block in the second half of the article runs to its end
     body = [i for i in nonblank if i not in drop]
     for k, i in enumerate(body):
@@ -279,7 +319,54 @@ def clean(original: str, skip_lines: int = 0) -> Cleaned:
         author=author,
         headings=frozenset(headings),
         byline=_line_range(lines[byline], original) if byline is not None else None,
+        site=site,
     )
+
+
+def _outlet_after_byline(rest: str) -> str | None:
+    """The outlet a byline names after the writer ("By Ann Lee | The Daily Record, May 2"),
+    or None when what follows is only a date or a role ("Staff Writer")."""
+    rest = _TIME_RE.sub("", DATE_RE.sub(" ", rest))
+    rest = re.sub(r"\b(?:on|at|updated|published)\b", " ", rest, flags=re.IGNORECASE)
+    for part in re.split(r"\s*[|,·—–]\s*|\s+-\s+", rest):
+        part = part.strip(" .-")
+        if (
+            part
+            and _OUTLET_RE.match(part)
+            and not _ROLE_WORDS & {w.lower().strip(".") for w in part.split()}
+        ):
+            return part
+    return None
+
+
+def _shape(line: str) -> str:
+    """A line with its numbers blanked: "Page 3 of 7" and "Page 4 of 7" are one running line."""
+    return re.sub(r"\d+", "#", " ".join(line.lower().split()))
+
+
+def _running_lines(
+    lines: list[tuple[int, str]], plain: list[str], page_starts: tuple[int, ...]
+) -> set[int]:
+    """Lines that repeat in the same place on most pages (at least two), or that hold only a
+    page number there: a printer's furniture, not the document's text."""
+    if len(page_starts) < 2:
+        return set()
+    pages: list[list[int]] = [[] for _ in page_starts]
+    for i, (start, _) in enumerate(lines):
+        if plain[i]:
+            pages[max(0, bisect_right(page_starts, start) - 1)].append(i)
+    edges = [dict.fromkeys(p[:RUNNING_ZONE] + p[-RUNNING_ZONE:]) for p in pages]
+    seen: dict[str, set[int]] = defaultdict(set)  # shape -> pages it stands on
+    for n, edge in enumerate(edges):
+        for i in edge:
+            seen[_shape(plain[i])].add(n)
+    need = max(2, (len([p for p in pages if p]) + 1) // 2)
+    return {
+        i
+        for edge in edges
+        for i in edge
+        if len(seen[_shape(plain[i])]) >= need or _PAGE_NO_RE.match(plain[i])
+    }
 
 
 def _line_range(line: tuple[int, str], original: str) -> tuple[int, int, str] | None:

@@ -1,4 +1,4 @@
-"""Read documents from disk: .txt, .md, .html and .pdf, decoded, with metadata and overrides.
+"""Read documents from disk: .txt, .md, .html, .pdf and .docx, decoded, with metadata and overrides.
 
 >>> from rag.load import iter_documents     # doctest: +SKIP
 >>> docs, problems = load_folder(Path("corpus"))  # doctest: +SKIP
@@ -9,16 +9,21 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import Any
 
-from rag.clean import clean, parse_date
+from rag.clean import Cleaned, clean, map_range, parse_date
 from rag.errors import InputError, LoadError
 from rag.types import Document
 
-SUPPORTED = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf")
+SUPPORTED = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".docx")
+# between a PDF's pages: a form feed on a line of its own, so every page starts a new line and
+# the pages can be found again in the text alone (the viewer, a citation's page)
+PAGE_BREAK = "\n\f\n"
 SIDECAR = ".meta.json"
 MAX_SIDECAR_BYTES = 100_000  # a title, a date, an author: a bigger sidecar is a mistake
 
@@ -102,10 +107,21 @@ def _html_text(raw: str) -> tuple[str, dict[str, str]]:
             continue
         if key in ("og:title",) and "title" not in meta:
             meta["title"] = str(val)
-        elif key in ("article:published_time", "date", "pubdate", "dc.date"):
+        elif key in ("article:published_time", "date", "pubdate", "dc.date", "citation_date"):
             meta.setdefault("date", str(val)[:10])
-        elif key in ("author", "article:author"):
-            meta.setdefault("author", str(val))
+        elif key in ("author", "article:author", "dc.creator", "citation_author"):
+            # article:author is often a profile URL, which names no one
+            if not str(val).startswith(("http://", "https://")):
+                meta.setdefault("author", str(val))
+        elif key in ("og:site_name", "dc.publisher", "citation_publisher",
+                     "citation_journal_title", "application-name"):
+            meta.setdefault("site", str(val).strip())
+        elif key == "og:url":
+            meta.setdefault("url", str(val).strip())
+    for link in soup.find_all("link"):
+        rel: Any = link.get("rel") or []
+        if "canonical" in (rel if isinstance(rel, list) else str(rel).split()) and link.get("href"):
+            meta["url"] = str(link["href"]).strip()  # the canonical link wins over og:url
     # never keep what a browser would run or hide
     for tag in soup(["script", "style", "noscript", "template", "head", "iframe", "svg"]):
         tag.decompose()
@@ -113,16 +129,24 @@ def _html_text(raw: str) -> tuple[str, dict[str, str]]:
     return "\n".join(line.strip() for line in blocks.split("\n")), meta
 
 
-def _pdf_text(path: Path, name: str, max_chars: int) -> str:
+def _pdf_text(path: Path, name: str, max_chars: int) -> tuple[str, dict[str, str]]:
     from pypdf import PdfReader
     from pypdf.errors import PdfReadError
 
     pages: list[str] = []
+    meta: dict[str, str] = {}
     chars = 0
     try:
         reader = PdfReader(str(path))
+        info: Any = reader.metadata or {}
+        for key, field_ in (("title", "/Title"), ("author", "/Author")):
+            value = str(info.get(field_) or "").strip()
+            # "Microsoft Word - report.docx" names a file, not a title
+            if value and not re.search(r"\.(?:docx?|pdf|odt|rtf)$|^microsoft \w+ - ", value, re.I):
+                meta[key] = value
         for page in reader.pages:
-            pages.append(page.extract_text() or "")
+            # a form feed inside a page would read as a page break
+            pages.append((page.extract_text() or "").replace("\f", " "))
             chars += len(pages[-1])
             # compressed streams can unpack to far more text than the file's size
             if chars > max_chars:
@@ -132,20 +156,62 @@ def _pdf_text(path: Path, name: str, max_chars: int) -> str:
                 )
     except (PdfReadError, ValueError, KeyError, OSError) as e:
         raise LoadError(f"{name}: not a readable PDF ({e})") from None
-    text = "\n\n".join(pages)
+    text = PAGE_BREAK.join(pages)
     if not text.strip():
         raise LoadError(
             f"{name}: the PDF has no text layer (a scan?); run OCR on it first, e.g. ocrmypdf"
         )
-    return text
+    return text, meta
+
+
+def page_starts(text: str) -> tuple[int, ...]:
+    """Where each page of a PDF's text (as ``read_original`` gives it) starts.
+
+    >>> page_starts("one\\n\\f\\ntwo")
+    (0, 5)
+    """
+    return (0, *(m.end() for m in re.finditer("\f", text)))
+
+
+def _docx_text(path: Path, name: str) -> tuple[str, dict[str, str]]:
+    """A .docx's paragraphs in reading order (table cells row by row), one per line."""
+    import zipfile
+
+    import docx
+    from docx.opc.exceptions import PackageNotFoundError
+    from docx.table import Table
+    from docx.text.paragraph import Paragraph
+
+    try:
+        document = docx.Document(str(path))
+    except (PackageNotFoundError, zipfile.BadZipFile, KeyError, ValueError) as e:
+        raise LoadError(f"{name}: not a readable .docx file ({e})") from None
+    lines: list[str] = []
+    for block in document.iter_inner_content():
+        if isinstance(block, Paragraph):
+            lines.append(block.text)
+        elif isinstance(block, Table):
+            for row in block.rows:
+                for cell in row.cells:
+                    lines.extend(p.text for p in cell.paragraphs)
+    props = document.core_properties
+    meta = {}
+    # python-docx's own template says "python-docx" as author: a program, not a writer
+    if props.author and props.author.strip() not in ("python-docx", ""):
+        meta["author"] = props.author.strip()
+    if props.title and props.title.strip():
+        meta["title"] = props.title.strip()
+    # a form feed would read as a page break; .docx has no reliable pages of its own
+    return "\n".join(line.replace("\f", " ") for line in lines), meta
 
 
 def read_original(path: Path, name: str, max_bytes: int = 20_000_000) -> tuple[str, dict[str, str]]:
     """The text every offset points into, and metadata the file format itself carries.
 
     For .txt and .md that is the decoded file; for .html the page's visible text; for .pdf
-    its text layer. Re-running this on the same file gives the same text, which is how a
-    citation is checked against its source.
+    its text layer, pages separated by ``PAGE_BREAK``; for .docx its paragraphs, one a line.
+    Re-running this on the same file gives the same text, which is how a citation is checked
+    against its source.
     """
     suffix = path.suffix.lower()
     if suffix not in SUPPORTED:
@@ -162,7 +228,9 @@ def read_original(path: Path, name: str, max_bytes: int = 20_000_000) -> tuple[s
             "(RAG_MAX_FILE_BYTES)"
         )
     if suffix == ".pdf":
-        return _pdf_text(path, name, max_bytes), {}
+        return _pdf_text(path, name, max_bytes)
+    if suffix == ".docx":
+        return _docx_text(path, name)
     try:
         data = path.read_bytes()
     except OSError as e:
@@ -191,8 +259,10 @@ def _sidecar(path: Path) -> dict[str, str]:
 def load_document(path: Path, source: str, max_bytes: int = 20_000_000) -> Document:
     """Read, clean and describe one file. Raises ``LoadError`` with the reason."""
     original, meta = read_original(path, source, max_bytes)
-    front, skip = _front_matter(original) if path.suffix.lower() != ".pdf" else ({}, 0)
-    cleaned = clean(original, skip_lines=skip)
+    suffix = path.suffix.lower()
+    front, skip = _front_matter(original) if suffix not in (".pdf", ".docx") else ({}, 0)
+    pages = page_starts(original) if suffix == ".pdf" else ()
+    cleaned = clean(original, skip_lines=skip, page_starts=pages)
     if not cleaned.text.strip():
         raise LoadError(f"{source}: no text left to index (the file is empty or all markup)")
     override = {**meta, **front, **_sidecar(path)}
@@ -208,9 +278,26 @@ def load_document(path: Path, source: str, max_bytes: int = 20_000_000) -> Docum
         date=date,
         author=override.get("author") or cleaned.author,
         byline=cleaned.byline,
+        site=override.get("site") or cleaned.site,
+        url=override.get("url") or None,
+        page_starts=pages,
+        headings=_headings(cleaned, title),
         content_hash=hashlib.sha256(original.encode("utf-8", "surrogatepass")).hexdigest()
         + _meta_hash(override),
     )
+
+
+def _headings(cleaned: Cleaned, title: str) -> tuple[tuple[int, str], ...]:
+    """Each heading line's original start and text, the title's own line left out (every
+    quote stands under the title; it is not a section)."""
+    out = []
+    for at in sorted(cleaned.headings):
+        end = cleaned.text.find("\n", at)
+        end = len(cleaned.text) if end == -1 else end
+        text = cleaned.text[at:end].strip()
+        if text and text != title.strip() and end > at:
+            out.append((map_range(cleaned.spans, at, end)[0], text))
+    return tuple(out)
 
 
 def _meta_hash(meta: dict[str, str]) -> str:
@@ -223,8 +310,6 @@ def _meta_hash(meta: dict[str, str]) -> str:
 
 
 def _iso(value: str) -> bool:
-    import re
-
     return bool(re.fullmatch(r"\d{4}-\d{2}-\d{2}", value.strip()))
 
 

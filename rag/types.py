@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from bisect import bisect_right
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -45,6 +46,12 @@ class Document:
     # the byline ("Written by Jane Roe on May 2, 2025"): its original range and its text with
     # markup dropped, quoted when a question asks who wrote the document
     byline: tuple[int, int, str] | None = None
+    site: str | None = None  # outlet or publisher
+    url: str | None = None  # the document's own address (canonical link, og:url or sidecar)
+    # where each page starts in ``original`` (PDF only; empty for documents without pages)
+    page_starts: tuple[int, ...] = ()
+    # each heading's original start and its text, in order, for a quote's section
+    headings: tuple[tuple[int, str], ...] = ()
 
     @property
     def doc_id(self) -> str:
@@ -95,8 +102,42 @@ class Chunk:
 
 
 @dataclass(frozen=True)
+class DocumentInfo:
+    """What the index keeps of a document for citing it: who, where, when, and the lookups
+    that place an offset on a page and under a heading (so no file is read per question)."""
+
+    source: str
+    title: str
+    date: str | None = None
+    author: str | None = None
+    site: str | None = None
+    url: str | None = None
+    page_starts: tuple[int, ...] = ()
+    headings: tuple[tuple[int, str], ...] = ()
+
+    def page_of(self, offset: int) -> int | None:
+        """The 1-based page holding original offset ``offset``; None without pages.
+
+        >>> DocumentInfo("a.pdf", "A", page_starts=(0, 120, 300)).page_of(150)
+        2
+        """
+        if not self.page_starts:
+            return None
+        return max(1, bisect_right(self.page_starts, offset))
+
+    def section_of(self, offset: int) -> str | None:
+        """The nearest heading that starts before ``offset``; None when there is none."""
+        i = bisect_right([h[0] for h in self.headings], offset) - 1
+        return self.headings[i][1] if i >= 0 else None
+
+
+@dataclass(frozen=True)
 class Citation:
-    """One cited sentence: where it is (file and offsets), what it says, and its passage."""
+    """One cited sentence: where it is (file and offsets), what it says, and its passage.
+
+    ``author`` to ``section`` come from the document's record once the answer is assembled
+    (``rag.cite.with_sources``); each is None when the document does not give it.
+    """
 
     n: int
     source: str
@@ -111,6 +152,12 @@ class Citation:
     # (its "he" or "she said"), shown after it; "closest": the nearest text when abstaining
     role: str = "answer"
     probability: float | None = None  # that this sentence answers (learned reader only)
+    author: str | None = None
+    site: str | None = None
+    url: str | None = None
+    page: int | None = None  # 1-based page where the quote starts (PDF)
+    page_end: int | None = None  # the page where it ends, when that is a later one
+    section: str | None = None  # the nearest heading above the quote
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -118,6 +165,34 @@ class Citation:
         if self.probability is not None:
             d["probability"] = round(float(self.probability), 4)
         return d
+
+
+@dataclass(frozen=True)
+class SourceGroup:
+    """One document's side of a disagreement: what its quotes give, and which they are."""
+
+    source: str
+    title: str
+    date: str | None
+    values: tuple[str, ...]
+    citations: tuple[int, ...]  # the citation numbers of its quotes
+
+
+@dataclass(frozen=True)
+class Disagreement:
+    """Quotes from different documents that give different values of what was asked."""
+
+    kind: str  # "person", "number", "date" or "place"
+    notice: str  # one line: "The sources differ: ..."
+    groups: tuple[SourceGroup, ...]  # newest document first, undated last
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "notice": self.notice,
+            "groups": [asdict(g) | {"values": list(g.values), "citations": list(g.citations)}
+                       for g in self.groups],
+        }
 
 
 @dataclass(frozen=True)
@@ -133,6 +208,7 @@ class Answer:
     confidence: float | None = None
     abstain_reason: str | None = None
     trace: Trace | None = None  # only when asked for: ``Index.ask(..., trace=True)``
+    disagreement: Disagreement | None = None
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -142,6 +218,7 @@ class Answer:
             "confidence": None if self.confidence is None else round(float(self.confidence), 4),
             "abstain_reason": self.abstain_reason,
             "citations": [c.to_dict() for c in self.citations],
+            "disagreement": self.disagreement.to_dict() if self.disagreement else None,
         }
         if self.trace is not None:
             d["trace"] = self.trace.to_dict()
