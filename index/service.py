@@ -22,6 +22,7 @@ from index.build import lexical_for, open_store, word_vectors_for
 from index.store import ChromaStore, DocRecord, StoredChunk, StoredSentence, matching_chunk_ids
 from rag.answer import Candidate, build_answer, fuse
 from rag.cite import with_sources
+from rag.disagree import flag_disagreement
 from rag.embed import Embedder, MiniLMEmbedder
 from rag.errors import InputError
 from rag.lexical import LexicalIndex, WordVectors, word_forms
@@ -283,7 +284,7 @@ class Index:
         answer = build_answer(
             q, d.chosen, before, d.reason, closest=d.ranked, confidence=d.confidence
         )
-        answer = with_sources(answer, self._info)
+        answer = flag_disagreement(with_sources(answer, self._info), q)
         secs["read"] = time.perf_counter() - t
         secs["total"] = time.perf_counter() - t0
         if not trace:
