@@ -30,6 +30,9 @@ class QAItem:
 
     ``answers == ()`` means the documents do not answer it; ``withheld`` keeps the answers a
     SQuAD question had before its article was left out of the corpus (shown in reports only).
+    ``disagreement`` says whether the documents give different values of what the question
+    asks for (True), the same (False), or was not judged (None): the answer's "sources
+    differ" flag is scored against it.
     """
 
     id: str
@@ -38,6 +41,7 @@ class QAItem:
     sources: tuple[str, ...]
     type: str | None = None
     withheld: tuple[str, ...] = ()
+    disagreement: bool | None = None
 
     @property
     def answerable(self) -> bool:
@@ -93,12 +97,19 @@ def parse_qa_line(line: str, where: str) -> QAItem:
             "an unanswerable question has no sources"
         )
     kind = obj.get("type")
+    differ = obj.get("disagreement")
+    if differ is not None and not isinstance(differ, bool):
+        raise InputError(
+            f'{where}: "disagreement" must be true (the documents give different answers), '
+            f"false (they agree) or left out, not {differ!r}"
+        )
     return QAItem(
         id=str(qid),
         question=question,
         answers=tuple(answers),
         sources=tuple(s.strip() for s in sources),
         type=str(kind) if kind is not None else None,
+        disagreement=differ,
     )
 
 

@@ -280,3 +280,22 @@ def abstention_scores(outcomes: Iterable[tuple[bool, bool]]) -> dict[str, float 
 def percentile(values: Sequence[float], p: float) -> float | None:
     """The ``p``-th percentile (linear interpolation), or None for no values."""
     return float(np.percentile(np.asarray(values, dtype=float), p)) if len(values) else None
+
+
+# -- the "sources differ" flag ------------------------------------------------------------------
+def disagreement_scores(outcomes: Iterable[tuple[bool, bool]]) -> dict[str, float | int | None]:
+    """From ``(documents differ, answer flagged)`` pairs of the questions judged for it:
+    precision and recall of the answer's "sources differ" flag.
+
+    >>> disagreement_scores([(True, True), (True, False), (False, True), (False, False)])
+    {'disagreement_judged': 4, 'disagreement_precision': 0.5, 'disagreement_recall': 0.5}
+    """
+    pairs = list(outcomes)
+    tp = sum(e and f for e, f in pairs)
+    flagged = sum(f for _, f in pairs)
+    differ = sum(e for e, _ in pairs)
+    return {
+        "disagreement_judged": len(pairs),
+        "disagreement_precision": tp / flagged if flagged else None,
+        "disagreement_recall": tp / differ if differ else None,
+    }

@@ -69,6 +69,8 @@ ROWS: list[Row] = [
     ("Abstention precision", lambda s: _f3(s["abstention_precision"])),
     ("Abstention recall", lambda s: _f3(s["abstention_recall"])),
     ("False abstention", lambda s: _f3(s["false_abstention"])),
+    ("Sources-differ flag precision", lambda s: _f3(s.get("disagreement_precision"))),
+    ("Sources-differ flag recall", lambda s: _f3(s.get("disagreement_recall"))),
     ("Latency p50", lambda s: _ms(s["latency_p50_ms"])),
     ("Latency p95", lambda s: _ms(s["latency_p95_ms"])),
 ]

@@ -29,6 +29,7 @@ from eval.metrics import (
     citation_precision_recall,
     contains_answer,
     dedupe_sources,
+    disagreement_scores,
     percentile,
     retrieval_scores,
     word_count,
@@ -108,6 +109,7 @@ class Record:
                 "answers": list(it.answers),
                 "sources": list(it.sources),
                 **({"withheld_answers": list(it.withheld)} if it.withheld else {}),
+                **({"disagreement": it.disagreement} if it.disagreement is not None else {}),
             },
             "methods": {m: o.to_dict() for m, o in self.outcomes.items()},
         }
@@ -292,6 +294,7 @@ def run_eval(
                     out.confidence, out.abstain_reason = ans.confidence, ans.abstain_reason
                     if ans.trace is not None:
                         out.sentences = tuple(r.text for r in ans.trace.ranked)
+                    out.checks["sources_differ"] = ans.disagreement is not None
                     seen = partial(asked.texts, mode, None)
                 out.ranking = asked.ranking(mode) if item.sources else []
             except RagError as e:
@@ -392,6 +395,11 @@ def summarize(records: Sequence[Record], method: str) -> dict[str, Any]:
         "citations": len(cits),
         "ungrounded": sum(not c["grounded"] for c in cits),
         **abstention_scores((it.answerable, o.abstained) for it, o in outs if o.error is None),
+        **disagreement_scores(
+            (it.disagreement, bool(o.checks.get("sources_differ")))
+            for it, o in outs
+            if it.disagreement is not None and o.error is None
+        ),
         "latency_p50_ms": percentile(lat, 50),
         "latency_p95_ms": percentile(lat, 95),
         "errors": sum(o.error is not None for _, o in outs),
