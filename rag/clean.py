@@ -340,8 +340,10 @@ def _outlet_after_byline(rest: str) -> str | None:
 
 
 def _shape(line: str) -> str:
-    """A line with its numbers blanked: "Page 3 of 7" and "Page 4 of 7" are one running line."""
-    return re.sub(r"\d+", "#", " ".join(line.lower().split()))
+    """A short line with its numbers blanked: "Page 3 of 7" and "Page 4 of 7" are one running
+    line. A long one must repeat as it is: prose differs in more than its numbers."""
+    text = " ".join(line.lower().split())
+    return re.sub(r"\d+", "#", text) if len(text.split()) <= 12 else text
 
 
 def _running_lines(

@@ -129,9 +129,53 @@ def _nearness(toks: list[_Token], first: int, last: int, asked: set[str]) -> flo
     return sum(best.values())
 
 
-def _name_runs(text: str, toks: list[_Token], asked: set[str]) -> list[tuple[int, int, bool]]:
+def role_modifiers(question: str) -> set[str]:
+    """Whose post the question asks about: the capitalised words beside a title in it
+    ("U.S." in "the U.S. president", "NATO" in "Secretary-General of NATO").
+
+    >>> sorted(role_modifiers("Who is the Secretary-General of NATO, Ukraine's ally?"))
+    ['nato']
+    """
+    toks = _tokens(question)
+    out = set()
+    for k, t in enumerate(toks):
+        if t.norm not in _TITLE_WORDS and not set(t.text.lower().split("-")) & _TITLE_WORDS:
+            continue
+        # the question's first word is capitalised anyway ("Who chairs ...")
+        if k > 1 and toks[k - 1].text[:1].isupper() and toks[k - 1].norm not in _TITLE_WORDS:
+            out.add(toks[k - 1].norm)
+        after = [x for x in toks[k + 1 : k + 4] if x.text.lower() not in ("of", "the")]
+        if (
+            k + 1 < len(toks)
+            and toks[k + 1].text.lower() == "of"
+            and after
+            and after[0].text[:1].isupper()
+        ):
+            out.add(after[0].norm)
+    return out
+
+
+def _preamble(text: str, toks: list[_Token], start: int) -> list[int]:
+    """The title phrase just before a name ("former Velmora mayor" before "Ann Lee"): up to
+    five words right before it, ending at a punctuation mark or a stop word."""
+    out: list[int] = []
+    k = start - 1
+    while k >= 0 and len(out) < 5 and text[toks[k].end : toks[k + 1].start].strip() == "":
+        if toks[k].text.lower() in STOPWORDS:
+            break
+        out.append(k)
+        k -= 1
+    return out
+
+
+def _name_runs(
+    text: str, toks: list[_Token], asked: set[str], whose: set[str]
+) -> list[tuple[int, int, bool]]:
     """Runs of capitalised words that read as a name (two words at least once titles, the
-    question's own words and acronyms are set aside), with whether a "former" precedes them."""
+    question's own words and acronyms are set aside), with whether a "former" precedes them.
+
+    When the question names whose post it asks about (``whose``: "U.S." in "the U.S.
+    president"), a name under another's title ("Russian President ...") is left out."""
     runs: list[tuple[int, int, bool]] = []
     i = 0
     while i < len(toks):
@@ -146,7 +190,6 @@ def _name_runs(text: str, toks: list[_Token], asked: set[str]) -> list[tuple[int
             and text[toks[j].end : toks[j + 1].start] == " "
         ):
             j += 1
-        past = any(toks[k].norm in _PAST_WORDS for k in range(max(0, i - 2), j + 1))
         keep = [
             k
             for k in range(i, j + 1)
@@ -162,15 +205,28 @@ def _name_runs(text: str, toks: list[_Token], asked: set[str]) -> list[tuple[int
                 stretches[-1].append(k)
             else:
                 stretches.append([k])
-        runs.extend((s[0], s[-1], past) for s in stretches if len(s) >= 2)
+        for st in stretches:
+            if len(st) < 2:
+                continue
+            before = _preamble(text, toks, st[0])
+            past = any(toks[k].norm in _PAST_WORDS for k in before)
+            modifiers = [
+                toks[k].norm for k in before
+                if toks[k].text[:1].isupper()
+                and toks[k].norm not in _TITLE_WORDS | _PAST_WORDS
+                and toks[k].text.lower() not in STOPWORDS
+            ]
+            if whose and any(not _matches(m, whose) for m in modifiers):
+                continue  # another country's or body's post
+            runs.append((st[0], st[-1], past))
         i = j + 1
     return runs
 
 
-def _names(text: str, asked: set[str]) -> list[_Value]:
+def _names(text: str, asked: set[str], whose: set[str]) -> list[_Value]:
     toks = _tokens(text)
     out = []
-    for a, b, past in _name_runs(text, toks, asked):
+    for a, b, past in _name_runs(text, toks, asked, whose):
         words = [toks[k].text.removesuffix("’s").removesuffix("'s") for k in range(a, b + 1)]
         shown = " ".join(words) + (" (former)" if past else "")
         key = normalize_token(words[-1]) + ("|former" if past else "")
@@ -209,23 +265,33 @@ def _dates(text: str, asked: set[str]) -> list[_Value]:
     return out
 
 
-def _values(kind: str, quote: str, asked: set[str]) -> list[_Value]:
+def _values(kind: str, quote: str, asked: set[str], whose: set[str]) -> list[_Value]:
     if kind == "number":
         return _numbers(quote, asked)
     if kind == "date":
         return _dates(quote, asked)
-    return _names(quote, asked)
+    return _names(quote, asked, whose)
 
 
 def _same(a: str, b: str) -> bool:
-    """Two keys name the same value; a name's spellings may differ at the end ("Zelensky",
-    "Zelenskyy")."""
+    """Two keys name the same value; a name's spellings may differ by a letter ("Kovalenko",
+    "Kowalenko") or at the end ("Zelensky", "Zelenskyy")."""
     if a == b:
         return True
     (a_name, _, a_tag), (b_name, _, b_tag) = a.partition("|"), b.partition("|")
-    if a_tag != b_tag or min(len(a_name), len(b_name)) < 4 or not a_name.isalpha():
+    if a_tag != b_tag or min(len(a_name), len(b_name)) < 5 or not a_name.isalpha():
         return False
-    return a_name.startswith(b_name) or b_name.startswith(a_name)
+    return a_name.startswith(b_name) or b_name.startswith(a_name) or _one_edit(a_name, b_name)
+
+
+def _one_edit(a: str, b: str) -> bool:
+    """At most one letter added, dropped or changed ("Kovalenko", "Kowalenko")."""
+    if abs(len(a) - len(b)) > 1:
+        return False
+    if len(a) > len(b):
+        a, b = b, a
+    i = next((k for k, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), len(a))
+    return a[i + (len(a) == len(b)) :] == b[i + 1 :]
 
 
 def _best(values: Sequence[_Value]) -> list[_Value]:
@@ -263,11 +329,12 @@ def flag_disagreement(answer: Answer, question: str | None = None) -> Answer:
     if answer.abstained or kind is None or len({c.source for c in answer.citations}) < 2:
         return answer
     asked = _question_words(question)
+    whose = role_modifiers(question)
     by_source: dict[str, list[Citation]] = {}
     for c in answer.citations:
         by_source.setdefault(c.source, []).append(c)
     found = {
-        src: _best([v for c in cits for v in _values(kind, c.quote, asked)])
+        src: _best([v for c in cits for v in _values(kind, c.quote, asked, whose)])
         for src, cits in by_source.items()
     }
     valued = {src: vals for src, vals in found.items() if vals}
