@@ -65,9 +65,10 @@ _DESK_WORDS = frozenset(
     "desk news editorial web wire newsroom digital online staff sports metro business "
     "politics world local national international the our".split()
 )
-_STAFF_RE = re.compile(rf"^(?P<site>{_OUTLET})\s+(?:staff|team|desk|newsroom)$", re.IGNORECASE)
+# only the fixed words match in any case: the outlet's name must be capitalised
+_STAFF_RE = re.compile(rf"^(?P<site>{_OUTLET})\s+(?i:staff|team|desk|newsroom)$")
 # a subscription pitch names the outlet: "Subscribe to the Daily Record"
-_SUBSCRIBE_RE = re.compile(rf"^subscribe\s+(?:now\s+)?to\s+(?P<site>{_OUTLET})[.!]?$", re.IGNORECASE)
+_SUBSCRIBE_RE = re.compile(rf"^(?i:subscribe\s+(?:now\s+)?to)\s+(?P<site>{_OUTLET})[.!]?$")
 # a page number alone at the top or bottom of a page: "3", "- 3 -", "Page 3", "3 of 7", "3/7"
 _PAGE_NO_RE = re.compile(
     r"^[-–—\s]*(?:page\s*)?\d{1,4}(?:\s*(?:of|/)\s*\d{1,4})?[-–—\s]*$", re.IGNORECASE

@@ -146,3 +146,20 @@ def test_bundled_xquad_shape(tmp_path: Path) -> None:
 def test_slug() -> None:
     assert slug("Sky_(United_Kingdom)") == "sky-united-kingdom"
     assert slug("???") == "article"
+
+
+def test_the_sources_differ_flag_is_read_and_checked(tmp_path: Path) -> None:
+    items = load_qa(_write(tmp_path, [
+        json.dumps({**GOOD, "disagreement": True}),
+        json.dumps({**GOOD, "id": "q2", "disagreement": False}),
+        json.dumps({**GOOD, "id": "q3"}),
+    ]))
+    assert [i.disagreement for i in items] == [True, False, None]
+    with pytest.raises(InputError, match=r'line 1: "disagreement" must be true .* not \'yes\''):
+        load_qa(_write(tmp_path, [json.dumps({**GOOD, "disagreement": "yes"})]))
+
+
+def test_bundled_set_has_questions_judged_for_the_flag() -> None:
+    judged = [i for i in load_qa(DEFAULT_QA) if i.disagreement is not None]
+    assert len(judged) >= 10
+    assert any(i.disagreement for i in judged) and not all(i.disagreement for i in judged)

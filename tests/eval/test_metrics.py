@@ -164,3 +164,13 @@ def test_grounding_checker_rereads_files(tmp_path: Path) -> None:
     assert checker.check("a.md", start, start + 3, "She").ok
     missing = checker.check("gone.txt", 0, 3, "She")
     assert not missing.ok and "gone.txt" in missing.reason
+
+
+def test_disagreement_scores() -> None:
+    from eval.metrics import disagreement_scores
+
+    s = disagreement_scores([(True, True), (True, True), (True, False), (False, False)])
+    assert s == {"disagreement_judged": 4, "disagreement_precision": 1.0,
+                 "disagreement_recall": 2 / 3}
+    assert disagreement_scores([]) == {"disagreement_judged": 0, "disagreement_precision": None,
+                                       "disagreement_recall": None}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -156,3 +157,38 @@ def test_inline_fragments_match_the_reference_on_every_corpus_line():
     for path in sorted(CORPUS.iterdir()):
         for line in path.read_text(encoding="utf-8").splitlines():
             assert _inline_fragments(line, 7) == _fragments_char_by_char(line, 7)
+
+
+@pytest.mark.parametrize(
+    ("text", "author", "site"),
+    [
+        ("Title here\nBy Ann Lee | The Daily Record, May 2, 2025\n\nBody text.\n", "Ann Lee", "The Daily Record"),
+        ("Title here\nBy Ann Lee, Staff Writer\n\nBody text.\n", "Ann Lee", None),
+        ("Title here\nWritten by Ann Lee on May 2, 2025\n\nBody text.\n", "Ann Lee", None),
+        ("Title here\n- Harbour Post Staff\n\nBody text.\n", "Harbour Post Staff", "Harbour Post"),
+        ("Title here\n- Desk Staff\n\nBody text.\n", "Desk Staff", None),
+        ("Title\n\nBody one.\nBody two.\nBody three.\nSubscribe to the Coast Courier\n", None, "The Coast Courier"),
+        ("Title\n\nBody one.\nSubscribe to our newsletter\n", None, None),
+    ],
+)
+def test_the_outlet_comes_from_the_byline_or_a_subscription_line(text, author, site):
+    c = clean(text)
+    assert (c.author, c.site) == (author, site)
+
+
+def test_lines_repeated_at_the_edges_of_pages_are_dropped_with_offsets_kept():
+    pages = [
+        "Harbour Review\nThe first page says the quay opened.\nIt rained all week.\nhttps://x.example/r 1/3",
+        "Harbour Review\nBerths\nThe second page counts twelve berths.\nhttps://x.example/r 2/3",
+        "Harbour Review\nThe third page closes the report.\nPage 3",
+    ]
+    original = "\n\f\n".join(pages)
+    starts = (0, *(i + 1 for i, ch in enumerate(original) if ch == "\f"))
+    c = clean(original, page_starts=starts)
+    assert "Harbour Review" not in c.text and "example" not in c.text and "Page 3" not in c.text
+    assert "twelve berths" in c.text and "Berths" in c.text
+    at = c.text.index("The second page")
+    a, b = map_range(c.spans, at, at + len("The second page counts twelve berths."))
+    assert original[a:b] == "The second page counts twelve berths."
+    # without pages nothing of the kind is dropped
+    assert "Harbour Review" in clean(original).text

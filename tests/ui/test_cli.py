@@ -84,3 +84,86 @@ def test_help_is_fast_and_needs_no_torch():
         [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60
     )
     assert out.returncode == 0 and out.stdout.strip().endswith("False")
+
+
+# one question per bundled article, each answered from that article
+BY_ARTICLE = {
+    "000_f10ab0ace30fccea.txt": "What share of the Kursk territory has Russia recaptured, according to Gerasimov?",
+    "001_2d1fce554b13bff5.txt": "What did Rubio say about a military solution?",
+    "002_b8e9ef5253d98c4a.txt": "Who dismissed Putin's conditions as unacceptable?",
+    "003_40ee7686d6f7b35d.txt": "How many members does NATO have today?",
+    "004_0401356ff1198cfb.txt": "How many soldiers were interviewed about the ceasefire?",
+}
+
+
+def test_cite_style_apa_gives_author_outlet_date_title_and_locator(built, index, capsys):
+    """`rag ask --cite-style apa` on the bundled corpus: each article's reference has what its
+    text gives (author, outlet, date, title) and the quote's locator; what it does not give
+    stays out ("n.d." for no date) rather than being made up."""
+    from rag.references import formatted_references
+
+    for source, question in BY_ARTICLE.items():
+        answer = index.ask(question)
+        c = next(c for c in answer.citations if c.source == source)
+        code, out, _ = _run(capsys, "--index-dir", str(built.index_dir), "ask", "--cite-style", "apa", question)
+        assert code == 0
+        ref = next(r for r in formatted_references(answer, "apa") if r.n == c.n)
+        line = next(x for x in out.splitlines() if x.startswith(f"[{c.n}] "))
+        assert line == f"[{c.n}] {ref.entry} {ref.in_text}"
+        assert f"characters {c.start}–{c.end}" in line  # the locator, as there are no pages
+        assert c.title.split(":")[0][:30].lower() in line.lower()
+        assert (c.date[:4] if c.date else "(n.d.)") in line
+        if c.author:
+            assert c.author.split()[-1] in line
+        if c.site:
+            assert c.site in line
+        assert f"“{c.quote}”" in out
+    # what the articles' texts give: bylines and outlets where they are printed, none elsewhere
+    fields = {
+        s: (d.author, d.site, d.date) for s, d in ((d.source, d) for d in index.documents())
+    }
+    assert fields == {
+        "000_f10ab0ace30fccea.txt": ("Myind Staff", "Myind", "2025-03-13"),
+        "001_2d1fce554b13bff5.txt": ("Paul Dragu", "The New American", "2025-03-13"),
+        "002_b8e9ef5253d98c4a.txt": (None, None, "2024-06-15"),
+        "003_40ee7686d6f7b35d.txt": (None, None, None),
+        "004_0401356ff1198cfb.txt": (None, None, None),
+    }
+
+
+def test_export_writes_files_reference_managers_import(built, capsys, tmp_path):
+    import bibtexparser
+    import rispy
+
+    d = str(built.index_dir)
+    q = "What did Rubio say about a military solution?"
+    bib, ris, csl = tmp_path / "r.bib", tmp_path / "r.ris", tmp_path / "r.json"
+    assert _run(capsys, "--index-dir", d, "ask", "--export", "bibtex", str(bib), q)[0] == 0
+    assert _run(capsys, "--index-dir", d, "ask", "--export", "ris", str(ris), q)[0] == 0
+    assert _run(capsys, "--index-dir", d, "ask", "--export", "csl-json", str(csl), q)[0] == 0
+    entry = bibtexparser.parse_string(bib.read_text(encoding="utf-8")).entries[0]
+    assert entry["author"] == "Dragu, Paul" and entry["journal"] == "The New American"
+    record = rispy.loads(ris.read_text(encoding="utf-8"))[0]
+    assert record["authors"] == ["Dragu, Paul"] and record["secondary_title"] == "The New American"
+    item = json.loads(csl.read_text(encoding="utf-8"))[0]
+    assert item["author"] == [{"family": "Dragu", "given": "Paul"}] and "characters" in item["note"]
+    code, _, err = _run(capsys, "--index-dir", d, "ask", "--cite-style", "nonesuch", q)
+    assert code == 2 and "unknown citation style" in err
+
+
+def test_sources_that_differ_are_said_so_in_every_shape(built, capsys):
+    d = str(built.index_dir)
+    q = "Who is NATO's Secretary-General?"
+    code, out, _ = _run(capsys, "--index-dir", d, "ask", "--json", q)
+    data = json.loads(out)
+    dis = data["disagreement"]
+    assert code == 0 and dis["kind"] == "person" and dis["notice"].startswith("The sources differ: ")
+    dates = [g["date"] for g in dis["groups"]]
+    assert dates == sorted((x for x in dates if x), reverse=True) + [None] * dates.count(None)
+    assert {v for g in dis["groups"] for v in g["values"]} == {"Jens Stoltenberg", "Mark Rutte"}
+    code, out, _ = _run(capsys, "--index-dir", d, "ask", q)
+    assert out.startswith("The sources differ: ") and "\nFrom " in out
+    code, out, _ = _run(capsys, "--index-dir", d, "ask", "--markdown", q)
+    assert "**The sources differ: " in out and "*From " in out
+    code, out, _ = _run(capsys, "--index-dir", d, "ask", "--json", "Who is the Russian president?")
+    assert json.loads(out)["disagreement"] is None
