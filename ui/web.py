@@ -17,6 +17,7 @@ import shutil
 import tempfile
 import time
 import unicodedata
+from bisect import bisect_right
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -34,6 +35,8 @@ from index.build import build_index  # noqa: E402
 from index.service import Filters, Index, open_index  # noqa: E402
 from index.store import DocRecord  # noqa: E402
 from rag.errors import InputError, RagError  # noqa: E402
+from rag.load import is_inside, page_starts, read_original  # noqa: E402
+from rag.references import EXPORT_SUFFIX, locator, write_export  # noqa: E402
 from rag.settings import BUNDLED_CORPUS, Settings  # noqa: E402
 from rag.types import Answer, Citation  # noqa: E402
 from ui.render import (  # noqa: E402
@@ -43,7 +46,26 @@ from ui.render import (  # noqa: E402
     to_markdown,
 )
 
-UPLOAD_TYPES = (".txt", ".md", ".html", ".pdf")
+UPLOAD_TYPES = (".txt", ".md", ".html", ".pdf", ".docx")
+# the page's reference styles (any CSL style works from the CLI); "" keeps the plain line
+STYLE_CHOICES = [
+    ("File, title and offsets", ""), ("APA", "apa"), ("Chicago (author-date)", "chicago"),
+    ("MLA", "mla"), ("Harvard", "harvard"), ("IEEE", "ieee"),
+]
+EXPORT_CHOICES = [("RIS (EndNote, Zotero, Mendeley)", "ris"), ("BibTeX", "bibtex"),
+                  ("CSL-JSON", "csl-json")]
+# clicks on a source's "Open in document" button become the panel's click event, with the
+# quote's place as its data
+OPEN_DOC_JS = """element.addEventListener('click', (e) => {
+  const b = e.target.closest('button.open-doc');
+  if (b) trigger('click', {source: b.dataset.source, start: Number(b.dataset.start),
+                           end: Number(b.dataset.end)});
+});"""
+# bring the highlighted quote into view whenever another document is opened
+SHOW_MARK_JS = """watch('value', () => {
+  const m = element.querySelector('mark');
+  if (m) m.scrollIntoView({block: 'center'});
+});"""
 MAX_NAME_CHARS = 120
 
 # Shown on the empty page when the index holds the bundled corpus; another corpus gets none,
@@ -92,6 +114,15 @@ CSS = """
 .rag-sources .cite.context { opacity: 0.6; }
 .rag-sources .role { font-size: 0.75rem; font-style: italic; margin-left: 0.4rem; }
 .rag-sources .confidence { font-size: 0.85rem; margin-bottom: 0.4rem; }
+.rag-sources .differ { border-left: 4px solid #5b7bd5; padding: 0.3rem 0.6rem;
+  margin-bottom: 0.5rem; background: #eef2ff; color: #1d2b5a; }
+.rag-sources .open-doc { font-size: 0.8rem; margin-top: 0.3rem; cursor: pointer;
+  border: 1px solid var(--border-color-primary); border-radius: 4px; padding: 0 0.4rem;
+  background: var(--background-fill-secondary); color: var(--body-text-color); }
+.rag-document { font-size: 0.95rem; line-height: 1.45; }
+.rag-document .doc-text { white-space: pre-wrap; margin: 0; }
+.rag-document mark { background: #ffe066; color: #000; padding: 0 2px; border-radius: 2px; }
+.rag-document .empty { color: var(--body-text-color-subdued); }
 """
 
 
@@ -147,6 +178,8 @@ def answer_message(a: Answer) -> str:
     body = re.sub(r"\\\[(\d+)\\\]", r"**\\[\1\\]**", md_text(a.answer))
     if a.abstained:
         body = f"**Not answered.** {body}"
+    if a.disagreement is not None:
+        body = f"**{md_text(a.disagreement.notice)}**\n\n{body}"
     lines = [body]
     if line := confidence_line(a):
         lines += ["", f"*{md_text(line)}*"]
@@ -176,12 +209,17 @@ def _citation_html(c: Citation, abstained: bool) -> str:
         tag = '<span class="role">context: the sentence the answer above leans on</span>'
     passage = highlight(c.passage, c.quote, "closest" if abstained else None)
     kind = " closest-passage" if abstained else " context" if c.role == "context" else ""
+    who = "".join(f" · {esc(v)}" for v in (c.author, c.site) if v)
+    where = f" · {esc(locator(c))}" if c.page is not None else ""
+    where += f" · section “{esc(c.section)}”" if c.section else ""
     return (
         f'<article class="cite{kind}">'
         f'<div class="ref"><span class="n">[{c.n}]</span> <span class="title">{esc(c.title)}</span>'
-        f" · {date_s} · <code>{esc(c.source)}</code> · characters {c.start}–{c.end}"
+        f"{who} · {date_s} · <code>{esc(c.source)}</code>{where} · characters {c.start}–{c.end}"
         f" · score {c.score:.2f}{tag}</div>"
-        f'<p class="passage">{passage}</p></article>'
+        f'<p class="passage">{passage}</p>'
+        f'<button class="open-doc" data-source="{esc(c.source)}" data-start="{c.start}" '
+        f'data-end="{c.end}">Open in document</button></article>'
     )
 
 
@@ -204,10 +242,42 @@ def sources_html(turns: Sequence[Turn]) -> str:
             )
         if line := confidence_line(a):
             parts.append(f'<div class="confidence">{esc(line)}</div>')
+        if a.disagreement is not None:
+            parts.append(f'<div class="differ">{esc(a.disagreement.notice)}</div>')
         parts.extend(_citation_html(c, a.abstained) for c in a.citations)
         parts.append("</section>")
     parts.append("</div>")
     return "".join(parts)
+
+
+EMPTY_DOCUMENT = (
+    '<div class="rag-document"><p class="empty">Press "Open in document" under a source to read '
+    "the whole document here, with the quote highlighted in place (for a PDF, its page).</p></div>"
+)
+
+
+def document_html(original: str, source: str, title: str, start: int, end: int,
+                  pages: Sequence[int] = ()) -> str:
+    """The original text (for a paged document, the pages the quote is on, with their
+    numbers) with the quote ``original[start:end]`` marked in place; every piece escaped."""
+    if not 0 <= start < end <= len(original):
+        raise InputError(f"characters {start}–{end} are not in {source}")
+    lo, hi, where = 0, len(original), ""
+    if pages:
+        first = max(1, bisect_right(pages, start))
+        last = max(first, bisect_right(pages, end - 1))
+        lo = pages[first - 1]
+        hi = pages[last] if last < len(pages) else len(original)
+        where = (f"page {first}" if first == last else f"pages {first}–{last}") + f" of {len(pages)}"
+    head = f"{esc(title)} · <code>{esc(source)}</code>" + (f" · {where}" if where else "")
+    text = (
+        esc(original[lo:start].replace("\f", "")) + "<mark>" + esc(original[start:end])
+        + "</mark>" + esc(original[end:hi].replace("\f", ""))
+    )
+    return (
+        f'<div class="rag-document"><h4 class="doc-head">{head}</h4>'
+        f'<p class="doc-text">{text}</p></div>'
+    )
 
 
 def document_rows(docs: Sequence[DocRecord]) -> list[list[Any]]:
@@ -325,19 +395,63 @@ def build_app(index: Index) -> gr.Blocks:
         # the one place the page turns an error into words
         return str(e)
 
-    def write_report(turns: Sequence[Turn], session: str) -> str | None:
+    def write_report(
+        turns: Sequence[Turn], session: str, style: str | None = None
+    ) -> str | None:
         answers = [t.answer for t in turns if t.answer is not None]
         if not answers:
             return None
         folder = report_dir / re.sub(r"[^A-Za-z0-9]", "", session or "anon")[:64]
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / "cited-answers.md"
-        path.write_text(conversation_markdown(answers), encoding="utf-8")
+        path.write_text(conversation_markdown(answers, style=style or None), encoding="utf-8")
         return str(path)
+
+    def write_references(turns: Sequence[Turn], session: str, fmt: str) -> str | None:
+        answers = [t.answer for t in turns if t.answer is not None]
+        if not any(not a.abstained and a.citations for a in answers):
+            return None
+        folder = report_dir / re.sub(r"[^A-Za-z0-9]", "", session or "anon")[:64]
+        path = folder / f"references{EXPORT_SUFFIX.get(fmt, '.txt')}"
+        return str(write_export(answers, fmt or "ris", path))
+
+    def exports(turns: Sequence[Turn], style: str, fmt: str, request: gr.Request) -> tuple[Any, ...]:
+        """The Markdown of the last answer, the report and the references file, in the chosen
+        style and format."""
+        session = getattr(request, "session_hash", "") or ""
+        last = next((t.answer for t in reversed(turns) if t.answer is not None), None)
+        report = write_report(turns, session, style)
+        refs = write_references(turns, session, fmt)
+        return (
+            to_markdown(last, style=style or None) if last else "",
+            gr.DownloadButton(value=report, interactive=report is not None),
+            gr.DownloadButton(value=refs, interactive=refs is not None),
+        )
+
+    def open_document(evt: gr.EventData) -> str:
+        """The original of a cited document with the quote marked (the sources panel's
+        "Open in document"); only documents the index holds, read from the corpus folder."""
+        data: dict[str, Any] = getattr(evt, "_data", None) or {}
+        source, start, end = data.get("source"), data.get("start", -1), data.get("end", -1)
+        held = {d.source: d for d in index.documents()}
+        if not isinstance(source, str) or source not in held:
+            return EMPTY_DOCUMENT
+        try:
+            path = settings.corpus_dir / source
+            if not is_inside(path, settings.corpus_dir) or not path.is_file():
+                raise InputError(
+                    f"{source} is not in the corpus folder {settings.corpus_dir}: it was indexed "
+                    "from elsewhere, so the page cannot show it"
+                )
+            original, _ = read_original(path, source, settings.max_file_bytes)
+            pages = page_starts(original) if path.suffix.lower() == ".pdf" else ()
+            return document_html(original, source, held[source].title, int(start), int(end), pages)
+        except (RagError, TypeError, ValueError) as e:
+            return f'<div class="rag-document"><p class="empty">{esc(e)}</p></div>'
 
     def respond(
         question: str, turns: list[Turn], sources: list[str] | None, date_from: str, date_to: str,
-        k: float, request: gr.Request,
+        k: float, style: str, fmt: str, request: gr.Request,
     ) -> tuple[Any, ...]:
         turns = list(turns or [])
         try:
@@ -346,26 +460,23 @@ def build_app(index: Index) -> gr.Blocks:
             turns.append(Turn(answer.question, answer=answer))
         except RagError as e:
             turns.append(Turn(question or "", error=explain(e)))
-        last = next((t.answer for t in reversed(turns) if t.answer is not None), None)
-        report = write_report(turns, getattr(request, "session_hash", "") or "")
-        return (
-            "",
-            turns,
-            chat_messages(turns),
-            sources_html(turns),
-            to_markdown(last) if last else "",
-            gr.DownloadButton(value=report, interactive=report is not None),
-        )
+        return ("", turns, chat_messages(turns), sources_html(turns),
+                *exports(turns, style, fmt, request))
 
     def respond_example(
         evt: gr.SelectData, turns: list[Turn], sources: list[str] | None, date_from: str,
-        date_to: str, k: float, request: gr.Request,
+        date_to: str, k: float, style: str, fmt: str, request: gr.Request,
     ) -> tuple[Any, ...]:
         value = evt.value if isinstance(evt.value, dict) else {"text": str(evt.value)}
-        return respond(str(value.get("text", "")), turns, sources, date_from, date_to, k, request)
+        return respond(
+            str(value.get("text", "")), turns, sources, date_from, date_to, k, style, fmt, request
+        )
 
     def clear() -> tuple[Any, ...]:
-        return [], [], sources_html([]), "", gr.DownloadButton(value=None, interactive=False)
+        return (
+            [], [], sources_html([]), "", gr.DownloadButton(value=None, interactive=False),
+            gr.DownloadButton(value=None, interactive=False), EMPTY_DOCUMENT,
+        )
 
     def doc_views() -> tuple[Any, Any]:
         docs = index.documents()
@@ -375,7 +486,7 @@ def build_app(index: Index) -> gr.Blocks:
         files: list[str] | None, progress: gr.Progress = gr.Progress()  # noqa: B008
     ) -> tuple[Any, ...]:
         if not files:
-            return ("Choose .txt, .md, .html or .pdf files to add.", *doc_views(), None)
+            return ("Choose .txt, .md, .html, .pdf or .docx files to add.", *doc_views(), None)
         if len(files) > settings.max_upload_files:
             msg = (
                 f"{len(files)} files at once is over the limit of {settings.max_upload_files} "
@@ -423,7 +534,8 @@ def build_app(index: Index) -> gr.Blocks:
     def ask_api(question: str) -> dict[str, Any]:
         """Answer a question with sentences quoted from the documents; the same JSON as
         `rag ask --json`: question, answer, abstained, citations[n, source, title, date,
-        start, end, quote, passage, score]."""
+        start, end, quote, passage, score, author, site, url, page, page_end, section],
+        disagreement."""
         try:
             return index.ask(question).to_dict()
         except RagError as e:
@@ -478,6 +590,20 @@ def build_app(index: Index) -> gr.Blocks:
                         "Copy last answer as Markdown", size="sm", elem_id="copy-markdown"
                     )
                     new_btn = gr.Button("New conversation", size="sm")
+                with gr.Row():
+                    style = gr.Dropdown(
+                        choices=STYLE_CHOICES, value="", label="Reference style",
+                        info="How the report and the Markdown cite their sources.",
+                        elem_id="cite-style", scale=2,
+                    )
+                    fmt = gr.Dropdown(
+                        choices=EXPORT_CHOICES, value="ris", label="Reference file",
+                        elem_id="refs-format", scale=2,
+                    )
+                    refs_download = gr.DownloadButton(
+                        "Download references", interactive=False, size="sm",
+                        elem_id="download-refs", scale=1,
+                    )
                 with gr.Accordion("Last answer as Markdown, for a report", open=False):
                     last_md = gr.Code(
                         value="",
@@ -494,8 +620,14 @@ def build_app(index: Index) -> gr.Blocks:
             with gr.Column(scale=2):
                 gr.Markdown("### Sources")
                 sources_panel = gr.HTML(
-                    sources_html([]), max_height=640, padding=False, elem_id="sources"
+                    sources_html([]), max_height=640, padding=False, elem_id="sources",
+                    js_on_load=OPEN_DOC_JS,
                 )
+                with gr.Accordion("Original document", open=True, elem_id="document-panel"):
+                    document_view = gr.HTML(
+                        EMPTY_DOCUMENT, max_height=520, padding=False, elem_id="document-view",
+                        js_on_load=SHOW_MARK_JS,
+                    )
                 with gr.Accordion("Filters", open=False, elem_id="filters"):
                     pick = gr.Dropdown(
                         choices=source_choices(docs), multiselect=True, label="Only these sources",
@@ -520,7 +652,7 @@ def build_app(index: Index) -> gr.Blocks:
             with gr.Row(equal_height=False):
                 with gr.Column(scale=1, min_width=260):
                     upload = gr.File(
-                        label="Add .txt, .md, .html or .pdf files",
+                        label="Add .txt, .md, .html, .pdf or .docx files",
                         file_count="multiple",
                         file_types=list(UPLOAD_TYPES),
                         type="filepath",
@@ -541,8 +673,8 @@ def build_app(index: Index) -> gr.Blocks:
                         elem_id="documents",
                     )
 
-        ask_inputs = [question, turns, pick, date_from, date_to, k]
-        ask_outputs = [question, turns, chatbot, sources_panel, last_md, download]
+        ask_inputs = [question, turns, pick, date_from, date_to, k, style, fmt]
+        ask_outputs = [question, turns, chatbot, sources_panel, last_md, download, refs_download]
         for trigger in (question.submit, ask_btn.click):
             trigger(
                 respond, ask_inputs, ask_outputs, concurrency_id="answer", api_visibility="private",
@@ -554,7 +686,8 @@ def build_app(index: Index) -> gr.Blocks:
         )
         for reset in (new_btn.click, chatbot.clear):
             reset(
-                clear, None, [turns, chatbot, sources_panel, last_md, download],
+                clear, None,
+                [turns, chatbot, sources_panel, last_md, download, refs_download, document_view],
                 api_visibility="private",
             )
         # runs in the browser only: the text is already on the page, in the Markdown box
@@ -562,6 +695,12 @@ def build_app(index: Index) -> gr.Blocks:
             None, last_md, None, api_visibility="private",
             js=COPY_JS,
         )
+        for choice in (style.change, fmt.change):
+            choice(
+                exports, [turns, style, fmt], [last_md, download, refs_download],
+                api_visibility="private",
+            )
+        sources_panel.click(open_document, None, document_view, api_visibility="private")
         upload.upload(
             add_files, upload, [upload_status, table, pick, upload], concurrency_id="index",
             concurrency_limit=1, api_visibility="private", show_progress="full",

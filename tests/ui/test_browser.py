@@ -287,3 +287,61 @@ def test_date_filter_limits_the_sources_and_bad_dates_get_a_message(page, web):
     box.press("Enter")
     message = page.locator("#chat").get_by_text("'From' must be a date like 2025-03-13")
     message.wait_for(timeout=WAIT_MS)
+
+
+def test_a_citation_opens_its_document_with_the_quote_highlighted_in_place(page, web, tmp_path):
+    from rag.load import read_original
+    from tests.index.test_documents import make_pdf
+
+    expected = web.index.ask(ANSWERABLE)
+    ask(page, ANSWERABLE)
+    c = expected.citations[-1]
+    original, _ = read_original(web.corpus / c.source, c.source)
+    newest = page.locator("#sources section.turn").first
+    newest.locator("button.open-doc").nth(len(expected.citations) - 1).click()
+    mark = page.locator("#document-view mark")
+    mark.wait_for(timeout=WAIT_MS)
+    assert _squash(mark.inner_text()) == _squash(original[c.start : c.end])
+    view = page.locator("#document-view").inner_text()
+    assert c.source in view and c.title in view
+    # the whole document, not just the passage: its first and last lines are there
+    lines = [x for x in original.splitlines() if x.strip()]
+    assert _squash(lines[0]) in _squash(view) and _squash(lines[-1]) in _squash(view)
+    assert mark.is_visible()
+
+    # a PDF opens at the page the quote is on, with its number
+    make_pdf(tmp_path / "harbour-review.pdf")
+    assert "Added 1 file" in upload(page, tmp_path / "harbour-review.pdf")
+    ask(page, "When was the quay wall at berth seven finished?")
+    newest = page.locator("#sources section.turn").first
+    assert "harbour-review.pdf" in newest.inner_text() and "p. 2" in newest.inner_text()
+    newest.locator("button.open-doc").first.click()
+    page.locator("#document-view .doc-head").get_by_text("page 2 of 3").wait_for(timeout=WAIT_MS)
+    assert "12 August" in page.locator("#document-view mark").inner_text()
+    view = page.locator("#document-view").inner_text()
+    assert "Container traffic" not in view  # page 3 is not shown
+    OUT.joinpath("screenshots").mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(OUT / "screenshots" / "document-view.png"), full_page=True)
+    assert not web.outside, f"the page called out: {web.outside}"
+
+
+def test_references_download_in_the_chosen_format_and_style(page, web):
+    import rispy
+
+    ask(page, "What did Rubio say about a military solution?")
+    with page.expect_download(timeout=WAIT_MS) as dl:
+        page.locator("#download-refs").click()
+    record = rispy.loads(Path(dl.value.path()).read_text(encoding="utf-8"))[0]
+    assert record["authors"] == ["Dragu, Paul"] and record["secondary_title"] == "The New American"
+    # the report cites its sources in the style chosen on the page
+    page.locator("#cite-style input").click()
+    page.get_by_role("option", name="APA").click()
+    deadline = time.monotonic() + WAIT_MS / 1000
+    report = ""
+    while "Dragu, P. (2025, March 13)" not in report and time.monotonic() < deadline:
+        page.wait_for_timeout(500)
+        with page.expect_download(timeout=WAIT_MS) as dl:
+            page.locator("#download-report").click()
+        report = Path(dl.value.path()).read_text(encoding="utf-8")
+    assert "Dragu, P. (2025, March 13). Putin Rejects Ceasefire Proposal" in report
+    assert "(Dragu, 2025, characters " in report

@@ -114,14 +114,15 @@ def test_ask_endpoint_returns_the_cli_json_with_verifiable_citations(api, built,
     answered = 0
     for q in _answerable_questions(4):
         got = api.predict(q, api_name="/ask")  # type: ignore[attr-defined]
-        assert set(got) == {"question", "answer", "abstained", "citations"}
+        assert set(got) == {"question", "answer", "abstained", "citations", "disagreement"}
         assert got["question"] == q
         assert isinstance(got["abstained"], bool)
         # the same JSON `rag ask --json` prints, from the same index and model
         assert got == session_index.ask(q).to_dict()
         for c in got["citations"]:
             assert set(c) == {
-                "n", "source", "title", "date", "start", "end", "quote", "passage", "score"
+                "n", "source", "title", "date", "start", "end", "quote", "passage", "score",
+                "author", "site", "url", "page", "page_end", "section",
             }
             original, _ = read_original(built.corpus_dir / c["source"], c["source"])
             assert 0 <= c["start"] < c["end"] <= len(original)
@@ -293,3 +294,41 @@ def test_filters_from_the_page():
         make_filters(None, "2025-02-30", "")
     with pytest.raises(InputError, match="the date range is empty"):
         make_filters(None, "2025-03-02", "2025-03-01")
+
+
+def test_document_view_marks_the_quote_in_place_and_escapes_the_rest():
+    from rag.errors import InputError
+    from ui.web import document_html
+
+    original = "Head <b>line</b>\nThe quay opened <i>today</i>.\nEnd."
+    start = original.index("The quay")
+    end = original.index(".\nEnd") + 1
+    out = document_html(original, "a.txt", "<t>", start, end)
+    assert "<mark>The quay opened &lt;i&gt;today&lt;/i&gt;.</mark>" in out
+    assert "Head &lt;b&gt;line&lt;/b&gt;" in out and "End." in out and "&lt;t&gt;" in out
+    with pytest.raises(InputError, match="not in a.txt"):
+        document_html(original, "a.txt", "t", 10, 999)
+    # a paged document shows the page the quote is on, with its number
+    paged = "one\n\f\ntwo has the quote\n\f\nthree"
+    starts = (0, 5, paged.index("three") - 1)
+    out = document_html(paged, "r.pdf", "R", paged.index("the quote"), paged.index(" quote") + 6, starts)
+    assert "page 2 of 3" in out and "one" not in out and "three" not in out
+    assert "<mark>the quote</mark>" in out
+
+
+def test_sources_that_differ_are_said_so_on_the_page():
+    from rag.disagree import flag_disagreement
+    from rag.types import Answer, Citation
+    from ui.web import Turn, answer_message, sources_html
+
+    cits = (
+        Citation(1, "a.txt", "A", "2020-01-01", 0, 30, "Board chair Ann Lee spoke.", "p", 1.0),
+        Citation(2, "b.txt", "B", "2024-01-01", 0, 30, "Board chair Bo Chen spoke.", "p", 1.0),
+    )
+    a = flag_disagreement(Answer("Who is the board chair?", "x", False, cits))
+    assert a.disagreement is not None
+    assert '<div class="differ">The sources differ: [1] (2024-01-01)' in sources_html(
+        [Turn(a.question, answer=a)]
+    )
+    assert answer_message(a).startswith("**The sources differ: \\[1\\]")
+    assert 'class="open-doc" data-source="b.txt"' in sources_html([Turn(a.question, answer=a)])
