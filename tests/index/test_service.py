@@ -66,11 +66,14 @@ def test_abstains_when_documents_do_not_answer(index, question):
 
 def test_json_shape(index):
     d = index.ask("Who dismissed Putin's conditions as unacceptable?").to_dict()
-    assert set(d) == {"question", "answer", "abstained", "citations", "disagreement"}
+    assert set(d) == {
+        "question", "answer", "abstained", "confidence", "abstain_reason", "citations",
+        "disagreement",
+    }
     c = d["citations"][0]
     assert set(c) == {
-        "n", "source", "title", "date", "start", "end", "quote", "passage", "score",
-        "author", "site", "url", "page", "page_end", "section",
+        "n", "source", "title", "date", "start", "end", "quote", "passage", "score", "role",
+        "probability", "author", "site", "url", "page", "page_end", "section",
     }
     assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", c["date"] or "2000-01-01")
     assert c["quote"] in c["passage"] or c["passage"]

@@ -291,7 +291,7 @@ def test_date_filter_limits_the_sources_and_bad_dates_get_a_message(page, web):
 
 def test_a_citation_opens_its_document_with_the_quote_highlighted_in_place(page, web, tmp_path):
     from rag.load import read_original
-    from tests.index.test_documents import make_pdf
+    from tests.index.test_documents import PDF_PAGES, make_pdf
 
     expected = web.index.ask(ANSWERABLE)
     ask(page, ANSWERABLE)
@@ -309,17 +309,25 @@ def test_a_citation_opens_its_document_with_the_quote_highlighted_in_place(page,
     assert _squash(lines[0]) in _squash(view) and _squash(lines[-1]) in _squash(view)
     assert mark.is_visible()
 
-    # a PDF opens at the page the quote is on, with its number
+    # a PDF opens at the page its quote is on, with the page's number, and no other page
     make_pdf(tmp_path / "harbour-review.pdf")
     assert "Added 1 file" in upload(page, tmp_path / "harbour-review.pdf")
-    ask(page, "When was the quay wall at berth seven finished?")
+    question = "When was the quay wall at berth seven finished?"
+    expected = web.index.ask(question)
+    n, c = next((k, c) for k, c in enumerate(expected.citations) if c.source == "harbour-review.pdf")
+    original, _ = read_original(web.corpus / c.source, c.source)
+    ask(page, question)
     newest = page.locator("#sources section.turn").first
-    assert "harbour-review.pdf" in newest.inner_text() and "p. 2" in newest.inner_text()
-    newest.locator("button.open-doc").first.click()
-    page.locator("#document-view .doc-head").get_by_text("page 2 of 3").wait_for(timeout=WAIT_MS)
-    assert "12 August" in page.locator("#document-view mark").inner_text()
-    view = page.locator("#document-view").inner_text()
-    assert "Container traffic" not in view  # page 3 is not shown
+    assert f"p. {c.page}" in newest.locator(".ref").nth(n).inner_text()
+    newest.locator("button.open-doc").nth(n).click()
+    head = page.locator("#document-view .doc-head")
+    head.get_by_text(f"page {c.page} of 3").wait_for(timeout=WAIT_MS)
+    assert _squash(page.locator("#document-view mark").inner_text()) == _squash(
+        original[c.start : c.end]
+    )
+    view = page.locator("#document-view .doc-text").inner_text()
+    others = [p for p in (1, 2, 3) if p != c.page]
+    assert not any(_squash(PDF_PAGES[p - 1][-1]) in _squash(view) for p in others)
     OUT.joinpath("screenshots").mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(OUT / "screenshots" / "document-view.png"), full_page=True)
     assert not web.outside, f"the page called out: {web.outside}"

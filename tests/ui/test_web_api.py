@@ -114,7 +114,10 @@ def test_ask_endpoint_returns_the_cli_json_with_verifiable_citations(api, built,
     answered = 0
     for q in _answerable_questions(4):
         got = api.predict(q, api_name="/ask")  # type: ignore[attr-defined]
-        assert set(got) == {"question", "answer", "abstained", "citations", "disagreement"}
+        assert set(got) == {
+            "question", "answer", "abstained", "confidence", "abstain_reason", "citations",
+            "disagreement",
+        }
         assert got["question"] == q
         assert isinstance(got["abstained"], bool)
         # the same JSON `rag ask --json` prints, from the same index and model
@@ -122,7 +125,7 @@ def test_ask_endpoint_returns_the_cli_json_with_verifiable_citations(api, built,
         for c in got["citations"]:
             assert set(c) == {
                 "n", "source", "title", "date", "start", "end", "quote", "passage", "score",
-                "author", "site", "url", "page", "page_end", "section",
+                "role", "probability", "author", "site", "url", "page", "page_end", "section",
             }
             original, _ = read_original(built.corpus_dir / c["source"], c["source"])
             assert 0 <= c["start"] < c["end"] <= len(original)
