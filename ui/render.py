@@ -34,7 +34,9 @@ def confidence_line(a: Answer) -> str | None:
         return f"Not answered: {a.abstain_reason}." if a.abstain_reason else None
     if a.confidence is None:
         return None
-    return f"Confidence that the first quote answers: {a.confidence:.0%}"
+    # quotes regrouped by source (newest first) no longer put the reader's best first
+    which = "the reader's best quote" if a.disagreement is not None else "the first quote"
+    return f"Confidence that {which} answers: {a.confidence:.0%}"
 
 
 def styled_line(r: Reference) -> str:
