@@ -9,7 +9,7 @@ export TRANSFORMERS_OFFLINE := 1
 export GRADIO_ANALYTICS_ENABLED := False
 export ANONYMIZED_TELEMETRY := False
 
-.PHONY: setup browser index run ask test lint bench eval clean
+.PHONY: setup browser index run ask test lint bench eval eval-xquad clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -46,6 +46,13 @@ test: setup browser lint
 
 eval: index
 	$(VENV)/bin/rag eval
+
+# XQuAD is not in the repository: download xquad.en.json from github.com/google-deepmind/xquad
+# (CC BY-SA 4.0) and name it with XQUAD=PATH; this workspace keeps a copy beside the repository
+XQUAD ?= ../shared/datasets/xquad-en/xquad.en.json
+eval-xquad: setup
+	@test -f "$(XQUAD)" || { echo "no SQuAD file at $(XQUAD): download xquad.en.json from https://github.com/google-deepmind/xquad and pass XQUAD=PATH" >&2; exit 2; }
+	$(VENV)/bin/rag eval --squad "$(XQUAD)" --unanswerable-share 0.2 --seed 0
 
 bench: setup
 	$(VENV)/bin/rag bench

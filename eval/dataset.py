@@ -1,7 +1,7 @@
 """Question sets for the eval: the project's JSONL format, and SQuAD v1.1 files made a corpus.
 
 >>> items = load_qa(DEFAULT_QA)                                        # doctest: +SKIP
->>> squad = load_squad(Path("eval/data/xquad-en/xquad.en.json"), Path("/tmp/c"))  # doctest: +SKIP
+>>> squad = load_squad(Path("xquad.en.json"), Path("/tmp/c"))         # doctest: +SKIP
 >>> len(squad.items), len(squad.left_out)                              # doctest: +SKIP
 (1190, 10)
 """
@@ -18,7 +18,6 @@ from typing import Any
 from rag.errors import InputError
 
 DEFAULT_QA = Path(__file__).resolve().parent / "qa.jsonl"
-XQUAD_EN = Path(__file__).resolve().parent / "data" / "xquad-en" / "xquad.en.json"
 DEFAULT_UNANSWERABLE_SHARE = 0.2
 DEFAULT_SEED = 0
 DEFAULT_SEEDS = (0, 1, 2, 3, 4)  # `rag eval --squad` reports the mean and spread over these
@@ -181,7 +180,10 @@ def load_squad(
     try:
         data = json.loads(path.read_text(encoding="utf-8-sig"))
     except FileNotFoundError:
-        raise InputError(f"no such SQuAD file: {path}") from None
+        raise InputError(
+            f"no such SQuAD file: {path}. XQuAD's English set, for one, is `xquad.en.json` at "
+            "https://github.com/google-deepmind/xquad (CC BY-SA 4.0)"
+        ) from None
     except (OSError, UnicodeDecodeError) as e:
         raise InputError(f"cannot read the SQuAD file {path}: {e}") from None
     except ValueError as e:

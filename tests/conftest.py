@@ -16,6 +16,10 @@ os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "corpus"
 QA_FILE = ROOT / "eval" / "qa.jsonl"
+# a few invented articles in SQuAD v1.1 format, written for the tests of the SQuAD path
+MINI_SQUAD = ROOT / "tests" / "eval" / "data" / "mini-squad.json"
+# XQuAD's English set is not in the repository; this workspace keeps a copy beside it
+XQUAD_EN = ROOT.parent / "shared" / "datasets" / "xquad-en" / "xquad.en.json"
 
 
 @pytest.fixture(scope="session")

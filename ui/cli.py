@@ -235,7 +235,8 @@ def serve_cmd(ctx: click.Context, host: str, port: int) -> None:
 )
 @click.option(
     "--squad", "squad_file", type=click.Path(path_type=Path), default=None,
-    help="A SQuAD v1.1 JSON file instead: its paragraphs become a temporary corpus and index.",
+    help="A SQuAD v1.1 JSON file instead (e.g. XQuAD's xquad.en.json from "
+    "github.com/google-deepmind/xquad): its paragraphs become a temporary corpus and index.",
 )
 @click.option(
     "--unanswerable-share", type=float, default=0.2, show_default=True,
@@ -270,7 +271,7 @@ def eval_cmd(
     Example:
         rag eval                                   # eval/qa.jsonl on the configured index
         rag eval --report eval.html --json eval.json
-        rag eval --squad eval/data/xquad-en/xquad.en.json --unanswerable-share 0.2
+        rag eval --squad xquad.en.json --unanswerable-share 0.2   # any SQuAD v1.1 file
     """
     from rag.errors import InputError
 

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from eval.dataset import DEFAULT_QA, XQUAD_EN, load_qa, load_squad, slug
+from eval.dataset import DEFAULT_QA, load_qa, load_squad, slug
 from rag.errors import InputError
+from tests.conftest import MINI_SQUAD, XQUAD_EN
 
 GOOD = {"id": "q1", "question": "Who?", "answers": ["Ann"], "sources": ["a.txt"], "type": "fact"}
 
@@ -136,11 +137,23 @@ def test_load_squad_bad_input(tmp_path: Path) -> None:
         load_squad(tmp_path / "missing.json", tmp_path / "c")
 
 
-def test_bundled_xquad_shape(tmp_path: Path) -> None:
+def test_the_mini_squad_file_loads(tmp_path: Path) -> None:
+    s = load_squad(MINI_SQUAD, tmp_path / "c", unanswerable_share=0.0)
+    assert s.articles == 3 and s.documents == 4 and len(s.items) == 5
+    for it in s.items:
+        (src,) = it.sources
+        assert it.answers[0] in (tmp_path / "c" / src).read_text(encoding="utf-8")
+
+
+@pytest.mark.skipif(
+    not XQUAD_EN.is_file(),
+    reason=f"XQuAD is not in the repository; put xquad.en.json (github.com/google-deepmind/xquad) "
+    f"at {XQUAD_EN} to run this test",
+)
+def test_xquad_shape(tmp_path: Path) -> None:
     s = load_squad(XQUAD_EN, tmp_path / "c", unanswerable_share=0.2, seed=0)
     assert s.articles == 48 and len(s.left_out) == 10
     assert len(s.items) == 1190
-    assert (XQUAD_EN.parent / "LICENSE-CC-BY-SA-4.0.txt").is_file()
 
 
 def test_slug() -> None:

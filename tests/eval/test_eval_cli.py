@@ -7,63 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import MINI_SQUAD
 from ui.cli import main
-
-PARAS = [
-    (
-        "Danube",
-        "The Danube is Europe's second-longest river, at 2,850 km. It flows through ten "
-        "countries and empties into the Black Sea.",
-        "How long is the Danube?",
-        "2,850 km",
-    ),
-    (
-        "Danube",
-        "Vienna, Budapest and Belgrade lie on the Danube. The river was once a frontier of "
-        "the Roman Empire.",
-        "Which empire had the Danube as a frontier?",
-        "Roman Empire",
-    ),
-    (
-        "Glacier",
-        "A glacier is a persistent body of dense ice that moves under its own weight. "
-        "Glaciers cover about 10% of the land surface.",
-        "How much of the land do glaciers cover?",
-        "about 10%",
-    ),
-    (
-        "Volcano",
-        "Mount Etna, on Sicily, is one of the most active volcanoes in the world. Its "
-        "summit is about 3,357 metres high.",
-        "How high is the summit of Mount Etna?",
-        "3,357 metres",
-    ),
-]
-
-
-def _squad(tmp_path: Path) -> Path:
-    articles: dict[str, list[dict]] = {}
-    for n, (title, ctx, q, ans) in enumerate(PARAS):
-        qas = [
-            {
-                "id": f"q{n}",
-                "question": q,
-                "answers": [{"text": ans, "answer_start": ctx.index(ans)}],
-            }
-        ]
-        if n == 0:  # text that must come out escaped in the HTML report
-            qas.append(
-                {
-                    "id": "qx",
-                    "question": "Is <script>alert(1)</script> the Danube long?",
-                    "answers": [{"text": "2,850 km", "answer_start": ctx.index("2,850 km")}],
-                }
-            )
-        articles.setdefault(title, []).append({"context": ctx, "qas": qas})
-    data = {"version": "1.1", "data": [{"title": t, "paragraphs": p} for t, p in articles.items()]}
-    path = tmp_path / "tiny.json"
-    path.write_text(json.dumps(data), encoding="utf-8")
-    return path
 
 
 @pytest.mark.slow
@@ -75,7 +20,7 @@ def test_eval_squad_writes_json_and_html(tmp_path: Path, embedder, capsys) -> No
             str(tmp_path / "unused-index"),
             "eval",
             "--squad",
-            str(_squad(tmp_path)),
+            str(MINI_SQUAD),
             "--unanswerable-share",
             "0.34",
             "--seed",
@@ -102,7 +47,7 @@ def test_eval_squad_writes_json_and_html(tmp_path: Path, embedder, capsys) -> No
     qs = data["questions"]
     assert len(qs) == 5
     unanswerable = [q for q in qs if not q["expected"]["answers"]]
-    # seed 1 leaves out the Danube article: its three questions, written with answers, now have none
+    # seed 1 leaves out the Varrow River article: its three questions, written with answers, now have none
     assert {q["id"] for q in unanswerable} == {"q0", "q1", "qx"}
     assert all(q["expected"]["withheld_answers"] for q in unanswerable)
     for q in qs:
