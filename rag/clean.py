@@ -111,20 +111,6 @@ class Cleaned:
     site: str | None = None  # the outlet, when a byline or a subscription line names it
 
 
-def map_range(spans: tuple[Span, ...], clean_start: int, clean_end: int) -> tuple[int, int]:
-    """Original ``(start, end)`` of the cleaned half-open range ``[clean_start, clean_end)``."""
-    if not spans or clean_end <= clean_start:
-        raise ValueError(f"empty range {clean_start}:{clean_end}")
-    starts = [s.clean_start for s in spans]
-
-    def orig(pos: int) -> int:
-        i = bisect_right(starts, pos) - 1
-        s = spans[max(i, 0)]
-        return s.orig_start + min(pos - s.clean_start, s.length - 1)
-
-    return orig(clean_start), orig(clean_end - 1) + 1
-
-
 class _Builder:
     """Appends fragments of the original and records the spans that map them back."""
 

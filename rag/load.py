@@ -16,9 +16,9 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from rag.clean import Cleaned, clean, map_range, parse_date
+from rag.clean import Cleaned, clean, parse_date
 from rag.errors import InputError, LoadError
-from rag.types import Document
+from rag.types import Document, map_range
 
 SUPPORTED = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".docx")
 # between a PDF's pages: a form feed on a line of its own, so every page starts a new line and

@@ -26,6 +26,20 @@ class Span:
     length: int
 
 
+def map_range(spans: tuple[Span, ...], clean_start: int, clean_end: int) -> tuple[int, int]:
+    """Original ``(start, end)`` of the cleaned half-open range ``[clean_start, clean_end)``."""
+    if not spans or clean_end <= clean_start:
+        raise ValueError(f"empty range {clean_start}:{clean_end}")
+    starts = [s.clean_start for s in spans]
+
+    def orig(pos: int) -> int:
+        i = bisect_right(starts, pos) - 1
+        s = spans[max(i, 0)]
+        return s.orig_start + min(pos - s.clean_start, s.length - 1)
+
+    return orig(clean_start), orig(clean_end - 1) + 1
+
+
 @dataclass(frozen=True)
 class Document:
     """One source file after loading and cleaning.
@@ -59,8 +73,6 @@ class Document:
 
     def to_original(self, clean_start: int, clean_end: int) -> tuple[int, int]:
         """Map a half-open range of cleaned text to the range of the original it came from."""
-        from rag.clean import map_range
-
         return map_range(self.spans, clean_start, clean_end)
 
 

@@ -13,9 +13,9 @@ from rag.clean import (
     _LINK_RE,
     _inline_fragments,
     clean,
-    map_range,
     parse_date,
 )
+from rag.types import map_range
 from tests.conftest import CORPUS
 
 
