@@ -28,7 +28,7 @@ from rag.errors import InputError
 from rag.lexical import LexicalIndex, WordVectors, word_forms
 from rag.readers import Lookup, Reader, make_reader
 from rag.settings import Settings
-from rag.types import Answer, DocumentInfo, RankedSentence, Trace
+from rag.types import Answer, Byline, DocumentInfo, RankedSentence, Trace
 
 Mode = str  # "hybrid" | "dense" | "lexical"
 RANKING_KEPT = 10  # sentences of the reader's ranking kept in a trace
@@ -100,7 +100,7 @@ class Index:
     _checked: float = 0.0
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _committed: dict[str, str] = field(default_factory=dict)  # source -> committed version
-    _bylines: dict[str, tuple[int, int, str]] = field(default_factory=dict)
+    _bylines: dict[str, Byline] = field(default_factory=dict)
     _info: dict[str, DocumentInfo] = field(default_factory=dict)  # source -> what citations show
     _asked_words: dict[str, np.ndarray] = field(default_factory=dict)  # question words' vectors
     _stamp: str | None = None  # the store's generation when _docs was read
@@ -157,7 +157,7 @@ class Index:
             known.update(fresh)
         return {t: known[f] for t, f in new.items()}
 
-    def _byline(self, source: str) -> tuple[int, int, str] | None:
+    def _byline(self, source: str) -> Byline | None:
         return self._bylines.get(source)
 
     def documents(self) -> list[DocRecord]:

@@ -25,7 +25,7 @@ from urllib.parse import urlparse
 import numpy as np
 
 from rag.errors import IndexCorruptError, InputError, RagError, StoreUnavailableError
-from rag.types import Chunk, Document, DocumentInfo, Sentence
+from rag.types import Byline, Chunk, Document, DocumentInfo, Sentence
 
 # 4: document records carry site, url, page starts and headings, for citations (3: sentences
 # inside their passage's record, vectors as float16; 1 kept sentences in a collection of their
@@ -45,7 +45,7 @@ class DocRecord:
     author: str | None
     chunks: int
     sentences: int
-    byline: tuple[int, int, str] | None = None  # original range and text of the author line
+    byline: Byline | None = None
     site: str | None = None
     url: str | None = None
     page_starts: tuple[int, ...] = ()
@@ -183,11 +183,10 @@ def foreign_folder(index_dir: Path) -> str | None:
     return None
 
 
-def _byline_meta(byline: tuple[int, int, str] | None) -> dict[str, Any]:
+def _byline_meta(byline: Byline | None) -> dict[str, Any]:
     if byline is None:
         return {}
-    start, end, text = byline
-    return {"byline": text, "byline_start": start, "byline_end": end}
+    return {"byline": byline.text, "byline_start": byline.start, "byline_end": byline.end}
 
 
 def _citing_meta(doc: Document) -> dict[str, Any]:
@@ -377,7 +376,7 @@ class ChromaStore:
                     author=str(m["author"]) if m.get("author") else None,
                     chunks=int(m.get("chunks", 0)), sentences=int(m.get("sentences", 0)),
                     byline=(
-                        (int(m["byline_start"]), int(m["byline_end"]), str(m["byline"]))
+                        Byline(int(m["byline_start"]), int(m["byline_end"]), str(m["byline"]))
                         if m.get("byline") else None
                     ),
                     site=str(m["site"]) if m.get("site") else None,

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from rag.lexical import STOPWORDS, normalize_token, tokens
-from rag.types import Answer, Citation
+from rag.types import Answer, Byline, Citation
 
 ABSTAIN_TEXT = "The documents do not answer this question. The closest passages are listed below, marked as not an answer."
 
@@ -590,7 +590,7 @@ def asks_author(question: str) -> bool:
 
 
 def byline_answer(
-    question: str, ranked: Sequence[Scored], byline: Callable[[str], tuple[int, int, str] | None]
+    question: str, ranked: Sequence[Scored], byline: Callable[[str], Byline | None]
 ) -> list[Scored]:
     """For a question about a document's author: the byline of the document the best sentence
     comes from, as the one sentence to quote; nothing when the question is not about the
@@ -601,7 +601,7 @@ def byline_answer(
     found = byline(best.cand.source)
     if found is None:
         return []
-    start, end, text = found
+    start, end, text = found.start, found.end, found.text
     c = best.cand
     cand = Candidate(
         id=f"byline:{c.source}",
@@ -640,7 +640,7 @@ def decide(
     policy: AnswerPolicy = AnswerPolicy(),
     knows_name: Callable[[str], bool] | None = None,
     word_vec: WordVec | None = None,
-    byline: Callable[[str], tuple[int, int, str] | None] | None = None,
+    byline: Callable[[str], Byline | None] | None = None,
 ) -> Decision:
     """Score, then answer from the sentences that give what the question asks for, or abstain.
 

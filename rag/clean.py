@@ -16,7 +16,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date as _date
 
-from rag.types import Span
+from rag.types import Byline, Span
 
 _MONTHS = (
     r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|"
@@ -106,8 +106,7 @@ class Cleaned:
     date: str | None = None
     author: str | None = None
     headings: frozenset[int] = field(default_factory=frozenset)  # clean offsets of heading lines
-    # the line that named the author: its original range and its visible text
-    byline: tuple[int, int, str] | None = None
+    byline: Byline | None = None  # the line that named the author
     site: str | None = None  # the outlet, when a byline or a subscription line names it
 
 
@@ -358,12 +357,12 @@ def _running_lines(
     }
 
 
-def _line_range(line: tuple[int, str], original: str) -> tuple[int, int, str] | None:
+def _line_range(line: tuple[int, str], original: str) -> Byline | None:
     """The original range of a line's visible text, and that text with its markup dropped."""
     frags = _inline_fragments(line[1], line[0])
     if not frags:
         return None
-    return frags[0][0], frags[-1][1], "".join(original[a:b] for a, b in frags)
+    return Byline(frags[0][0], frags[-1][1], "".join(original[a:b] for a, b in frags))
 
 
 def _title(kept: list[str]) -> str | None:

@@ -41,6 +41,17 @@ def map_range(spans: tuple[Span, ...], clean_start: int, clean_end: int) -> tupl
 
 
 @dataclass(frozen=True)
+class Byline:
+    """The line that names a document's author ("Written by Jane Roe on May 2, 2025"): its
+    range in the original file and its text with markup dropped, quoted when a question asks
+    who wrote the document."""
+
+    start: int
+    end: int
+    text: str
+
+
+@dataclass(frozen=True)
 class Document:
     """One source file after loading and cleaning.
 
@@ -57,9 +68,7 @@ class Document:
     date: str | None = None  # YYYY-MM-DD
     author: str | None = None
     content_hash: str = ""
-    # the byline ("Written by Jane Roe on May 2, 2025"): its original range and its text with
-    # markup dropped, quoted when a question asks who wrote the document
-    byline: tuple[int, int, str] | None = None
+    byline: Byline | None = None
     site: str | None = None  # outlet or publisher
     url: str | None = None  # the document's own address (canonical link, og:url or sidecar)
     # where each page starts in ``original`` (PDF only; empty for documents without pages)

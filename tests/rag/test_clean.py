@@ -52,7 +52,7 @@ def test_the_byline_keeps_its_place_in_the_original():
     original = "Title line here\n\nWritten by [Jane Roe](#) on March 3, 2025\n\nBody text.\n"
     c = clean(original)
     assert c.author == "Jane Roe" and c.byline is not None
-    start, end, text = c.byline
+    start, end, text = c.byline.start, c.byline.end, c.byline.text
     assert original[start:end] == "Written by [Jane Roe](#) on March 3, 2025"
     assert text == "Written by Jane Roe on March 3, 2025"
     assert "Written by" not in c.text  # still not part of the article's text
