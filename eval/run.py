@@ -36,6 +36,7 @@ from eval.metrics import (
 )
 from index.service import Index, clean_question
 from rag.errors import InputError, RagError
+from rag.retrieve import Mode
 from rag.settings import Settings
 
 Method = Literal["hybrid", "rules", "dense", "lexical", "top-passage"]
@@ -51,7 +52,7 @@ METHOD_HELP = {
 # the reader each answering method uses
 READER = {"hybrid": "learned", "rules": "rules", "dense": "learned", "lexical": "learned"}
 # the retrieval mode each method's ranking comes from
-RETRIEVAL_MODE = {
+RETRIEVAL_MODE: dict[str, Mode] = {
     "hybrid": "hybrid",
     "rules": "hybrid",
     "dense": "dense",
@@ -224,16 +225,16 @@ class _Asked:
         self._top: dict[str, list[Any]] = {}
         self._ranked: dict[str, list[str]] = {}
 
-    def passages(self, mode: str) -> list[Any]:
+    def passages(self, mode: Mode) -> list[Any]:
         """The top_k passages ``ask`` sees in this retrieval mode (same call, same inputs)."""
         if mode not in self._top:
             self._top[mode] = self.index.retrieve(self.q, mode=mode, qvec=self.qvec)
         return self._top[mode]
 
-    def texts(self, mode: str, first: int | None = None) -> list[tuple[str, str]]:
+    def texts(self, mode: Mode, first: int | None = None) -> list[tuple[str, str]]:
         return [(c.source, c.text) for c, _ in self.passages(mode)[:first]]
 
-    def ranking(self, mode: str) -> list[str]:
+    def ranking(self, mode: Mode) -> list[str]:
         """Files in rank order, from a deeper retrieval, for the ranking metrics."""
         if mode not in self._ranked:
             ranked = self.index.retrieve(self.q, k=RANK_CHUNKS, mode=mode, qvec=self.qvec)

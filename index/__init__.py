@@ -4,6 +4,7 @@
 """
 
 from index.build import IndexReport, build_index
-from index.service import Filters, Index, open_index
+from index.service import Index, open_index
+from rag.types import Filters
 
 __all__ = ["Filters", "Index", "IndexReport", "build_index", "open_index"]

@@ -472,13 +472,7 @@ def _stored_vectors(store: Any) -> dict[str, np.ndarray]:
     from index.build import sentence_embedding_text
 
     titles = {d.source: d.title for d in store.documents()}
-    out: dict[str, np.ndarray] = {}
-    col = store._col("chunks")
-    n = store._call(col.count)
-    for off in range(0, n, 1000):
-        res = store._call(col.get, include=["documents", "embeddings"], limit=1000, offset=off)
-        for text, vec in zip(res["documents"], res["embeddings"], strict=True):
-            out[text] = np.asarray(vec, dtype=np.float32)
+    out: dict[str, np.ndarray] = store.chunk_vectors()
     for s in store.all_sentences().values():
         out[sentence_embedding_text(titles.get(s.source, ""), s.text)] = s.vector
     return out

@@ -14,45 +14,23 @@ import unicodedata
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from typing import Any
 
 import numpy as np
 
 from index.build import lexical_for, open_store, word_vectors_for
-from index.store import ChromaStore, DocRecord, StoredChunk, StoredSentence, matching_chunk_ids
-from rag.answer import Candidate, build_answer, fuse
+from index.store import ChromaStore, DocRecord, StoredChunk, StoredSentence
+from rag.answer import Candidate, build_answer
 from rag.cite import with_sources
 from rag.disagree import flag_disagreement
 from rag.embed import Embedder, MiniLMEmbedder
 from rag.errors import InputError
 from rag.lexical import LexicalIndex, WordVectors, word_forms
 from rag.readers import Lookup, Reader, make_reader
+from rag.retrieve import Mode, check_mode, fuse
 from rag.settings import Settings
-from rag.types import Answer, Byline, DocumentInfo, RankedSentence, Trace
+from rag.types import Answer, Byline, DocumentInfo, Filters, RankedSentence, Trace
 
-Mode = str  # "hybrid" | "dense" | "lexical"
 RANKING_KEPT = 10  # sentences of the reader's ranking kept in a trace
-
-
-@dataclass(frozen=True)
-class Filters:
-    """Limit a search to some sources and/or a date range (YYYY-MM-DD, inclusive)."""
-
-    sources: tuple[str, ...] = ()
-    date_from: str | None = None
-    date_to: str | None = None
-
-    def where(self) -> dict[str, Any] | None:
-        parts: list[dict[str, Any]] = []
-        if self.sources:
-            parts.append({"source": {"$in": list(self.sources)}})
-        if self.date_from:
-            parts.append({"date_num": {"$gte": int(self.date_from.replace("-", ""))}})
-        if self.date_to:
-            parts.append({"date_num": {"$lte": int(self.date_to.replace("-", ""))}})
-        if not parts:
-            return None
-        return parts[0] if len(parts) == 1 else {"$and": parts}
 
 
 # the stages a trace times, in order: the question's vector, nearest chunks in Chroma, BM25,
@@ -183,11 +161,13 @@ class Index:
         """The top ``k`` passages, best first, with fused scores normalised to the best (1.0).
 
         ``seconds``, when given, receives the time each stage took."""
+        mode = check_mode(mode)
+        if filters == Filters():
+            filters = None  # admits everything: no filtered reads
         secs = {} if seconds is None else seconds
         k = k or self.settings.top_k
         self.refresh()
         committed = self._committed
-        where = filters.where() if filters else None
         t = time.perf_counter()
         pool = max(k * 4, 20)
         dense: list[tuple[str, float]] = []
@@ -196,12 +176,12 @@ class Index:
                 qvec = self.embedder.embed([question])[0]
                 secs["embed"] = time.perf_counter() - t
             t = time.perf_counter()
-            dense = self.store.query(qvec, pool, where)
+            dense = self.store.query(qvec, pool, filters)
             secs["dense"] = time.perf_counter() - t
         t = time.perf_counter()
         lex: list[tuple[str, float]] = []
         if mode in ("hybrid", "lexical"):
-            allowed = matching_chunk_ids(self.store, where) if where else None
+            allowed = self.store.matching_chunk_ids(filters) if filters else None
             lex = self.lexical.search(question, pool, allowed)
         secs["lexical"] = time.perf_counter() - t
         fused = fuse([[i for i, _ in dense], [i for i, _ in lex]])
@@ -359,7 +339,7 @@ def open_index(settings: Settings | None = None, embedder: Embedder | None = Non
     """
     settings = settings or Settings.from_env()
     store = open_store(settings)
-    store._col("docs")  # fail now, with the fix in the message, if there is no index
+    store.require_index()  # fail now, with the fix in the message, if there is no index
     idx = Index(settings, store, embedder or MiniLMEmbedder(settings.device, settings.batch_size))
     idx.refresh(force=True)
     return idx

@@ -25,7 +25,7 @@ from urllib.parse import urlparse
 import numpy as np
 
 from rag.errors import IndexCorruptError, InputError, RagError, StoreUnavailableError
-from rag.types import Byline, Chunk, Document, DocumentInfo, Sentence
+from rag.types import Byline, Chunk, Document, DocumentInfo, Filters, Sentence
 
 # 4: document records carry site, url, page starts and headings, for citations (3: sentences
 # inside their passage's record, vectors as float16; 1 kept sentences in a collection of their
@@ -121,13 +121,30 @@ class VectorStore(Protocol):
         sentences: Sequence[Sentence], sent_vecs: np.ndarray, chunk_sentences: Sequence[Sequence[str]],
     ) -> None: ...
     def delete_document(self, source: str) -> None: ...
-    def query(self, vector: np.ndarray, k: int, where: dict[str, Any] | None = None) -> list[tuple[str, float]]: ...
+    def query(self, vector: np.ndarray, k: int, filters: Filters | None = None) -> list[tuple[str, float]]: ...
+    def matching_chunk_ids(self, filters: Filters) -> set[str]: ...
     def get_chunks(self, ids: Sequence[str]) -> list[StoredChunk]: ...
     def all_chunk_texts(self, committed: dict[str, str] | None = None) -> tuple[list[str], list[str]]: ...
 
 
 def _date_num(date: str | None) -> int:
     return int(date.replace("-", "")) if date else 0
+
+
+def _where(filters: Filters | None) -> dict[str, Any] | None:
+    """Chroma's ``where`` for ``filters``: None when they admit every chunk."""
+    if filters is None:
+        return None
+    parts: list[dict[str, Any]] = []
+    if filters.sources:
+        parts.append({"source": {"$in": list(filters.sources)}})
+    if filters.date_from:
+        parts.append({"date_num": {"$gte": _date_num(filters.date_from)}})
+    if filters.date_to:
+        parts.append({"date_num": {"$lte": _date_num(filters.date_to)}})
+    if not parts:
+        return None
+    return parts[0] if len(parts) == 1 else {"$and": parts}
 
 
 def _wrap(e: Exception, where: str) -> Exception:
@@ -338,6 +355,10 @@ class ChromaStore:
             for kind in ("docs", "chunks", "meta"):
                 self._col(kind, create=True)
 
+    def require_index(self) -> None:
+        """Raise ``IndexMissingError``, naming the command to run, when there is no index."""
+        self._col("docs")
+
     def generation(self) -> str | None:
         """A stamp that changes whenever a document is committed or deleted: a reader checks
         it in one small call instead of reading every commit record (seconds at 30k documents).
@@ -403,8 +424,8 @@ class ChromaStore:
             out.extend(self._call(col.get, include=[], limit=5000, offset=off)["ids"])
         return out
 
-    def query(self, vector: np.ndarray, k: int, where: dict[str, Any] | None = None) -> list[tuple[str, float]]:
-        """Ids and cosine similarities of the ``k`` nearest chunks, best first.
+    def query(self, vector: np.ndarray, k: int, filters: Filters | None = None) -> list[tuple[str, float]]:
+        """Ids and cosine similarities of the ``k`` nearest chunks ``filters`` admit, best first.
 
         Only ids: a chunk record carries its sentence vectors (~20 KB), and of the pool a
         question searches only the few passages fusion keeps are read (``get_chunks``), which
@@ -414,10 +435,17 @@ class ChromaStore:
         # no count first: Chroma 1.5.9 returns what it has when k exceeds it (none when empty),
         # and in server mode every call is a round trip
         res = self._call(
-            col.query, query_embeddings=[vector.tolist()], n_results=k, where=where or None,
+            col.query, query_embeddings=[vector.tolist()], n_results=k, where=_where(filters),
             include=["distances"],
         )
         return [(cid, 1.0 - float(d)) for cid, d in zip(res["ids"][0], res["distances"][0], strict=True)]
+
+    def matching_chunk_ids(self, filters: Filters) -> set[str]:
+        """Ids of the chunks ``filters`` admit (for the lexical side of a filtered search)."""
+        where = _where(filters)
+        if where is None:
+            return set(self.ids("chunks"))
+        return set(self._call(self._col("chunks").get, where=where, include=[])["ids"])
 
     def get_chunks(self, ids: Sequence[str]) -> list[StoredChunk]:
         if not ids:
@@ -441,6 +469,18 @@ class ChromaStore:
                 for st in _chunk(cid, text, m).sentences():
                     if st.in_chunk:
                         out.setdefault(st.id, st)
+        return out
+
+    def chunk_vectors(self) -> dict[str, np.ndarray]:
+        """Every chunk's stored vector by its text (the bench fills a server copy with them
+        instead of running the model again)."""
+        col = self._col("chunks")
+        out: dict[str, np.ndarray] = {}
+        n = self._call(col.count)
+        for off in range(0, n, 1000):
+            res = self._call(col.get, include=["documents", "embeddings"], limit=1000, offset=off)
+            for text, vec in zip(res["documents"], res["embeddings"], strict=True):
+                out[text] = np.asarray(vec, dtype=np.float32)
         return out
 
     def all_chunk_texts(self, committed: dict[str, str] | None = None) -> tuple[list[str], list[str]]:
@@ -587,9 +627,3 @@ def _batches(seq: Iterable[Any], size: int) -> Iterable[list[Any]]:
             batch = []
     if batch:
         yield batch
-
-
-def matching_chunk_ids(store: ChromaStore, where: dict[str, Any]) -> set[str]:
-    """Ids of the chunks a metadata filter admits (for the lexical side of a filtered search)."""
-    res = store._call(store._col("chunks").get, where=where, include=[])
-    return set(res["ids"])

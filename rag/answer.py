@@ -715,16 +715,3 @@ def _cite(
         role=role,
         probability=probability,
     )
-
-
-def fuse(rankings: Sequence[Sequence[str]], k: int = 60) -> list[tuple[str, float]]:
-    """Reciprocal rank fusion of several best-first id lists.
-
-    >>> fuse([["a", "b"], ["b", "c"]])[0][0]
-    'b'
-    """
-    scores: dict[str, float] = {}
-    for ranking in rankings:
-        for rank, rid in enumerate(ranking):
-            scores[rid] = scores.get(rid, 0.0) + 1.0 / (k + rank + 1)
-    return sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from bisect import bisect_right
 from dataclasses import asdict, dataclass, field
+from datetime import date
 from typing import Any
+
+from rag.errors import InputError
 
 
 def content_id(*parts: object) -> str:
@@ -120,6 +124,54 @@ class Chunk:
     @property
     def id(self) -> str:
         return content_id("chunk", self.source, self.start, self.end, self.text)
+
+
+_DAY_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _check_day(name: str, value: object) -> None:
+    try:
+        if not isinstance(value, str) or not _DAY_RE.fullmatch(value):
+            raise ValueError
+        date.fromisoformat(value)
+    except ValueError:
+        raise InputError(
+            f"{name} must be a date written YYYY-MM-DD, like 2025-03-13. Currently, it is {value!r}."
+        ) from None
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Limit a search to some sources and/or a date range (YYYY-MM-DD, inclusive).
+
+    Plain data: the store's adapter turns it into the store's own query language. An undated
+    document counts as older than any date (``date_to`` admits it, ``date_from`` does not).
+
+    >>> Filters(sources=("a.txt",), date_from="2025-01-01").date_from
+    '2025-01-01'
+    >>> Filters(date_to="March 2025")
+    Traceback (most recent call last):
+    rag.errors.InputError: date_to must be a date written YYYY-MM-DD, like 2025-03-13. Currently, it is 'March 2025'.
+    """
+
+    sources: tuple[str, ...] = ()
+    date_from: str | None = None
+    date_to: str | None = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.sources, str) or not all(isinstance(s, str) for s in self.sources):
+            raise InputError(
+                f"sources must be a tuple of file names. Currently, it is {self.sources!r}."
+            )
+        object.__setattr__(self, "sources", tuple(self.sources))  # a list would not hash
+        for name in ("date_from", "date_to"):
+            if getattr(self, name) is not None:
+                _check_day(name, getattr(self, name))
+        if self.date_from and self.date_to and self.date_from > self.date_to:
+            raise InputError(
+                f"the date range is empty: date_from ({self.date_from}) is after date_to "
+                f"({self.date_to})."
+            )
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,6 @@ from rag.answer import (
     build_answer,
     decide,
     expected_type,
-    fuse,
     gives_reason,
     has_type,
     names_not_retrieved,
@@ -352,10 +351,6 @@ def test_abstention_lists_closest_passages():
     # the reason is part of the answer, and the closest sentences are not cited as answers
     assert a.abstain_reason == d.reason and a.to_dict()["abstain_reason"] == d.reason
     assert {c.role for c in a.citations} == {"closest"}
-
-
-def test_rrf():
-    assert fuse([["a", "b"], ["b", "c"]])[0][0] == "b"
 
 
 def test_a_when_question_takes_an_event_as_well_as_a_date():
