@@ -37,7 +37,7 @@ ask: index
 	$(VENV)/bin/rag ask "What did Russia demand as conditions for a lasting peace?"
 
 lint: setup
-	$(VENV)/bin/ruff check rag index ui eval tests
+	$(VENV)/bin/ruff check rag index eval bench ui tests
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 

@@ -362,7 +362,8 @@ def bench_cmd(
     """
     import tempfile
 
-    from index.bench import BenchConfig, parse_size, render, run_bench
+    from bench.run import BenchConfig, render, run_bench
+    from bench.synth import parse_size
     from rag.errors import InputError
 
     if reuse and workdir is None:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from index.bench import synth_corpus
+from bench.synth import synth_corpus
 from index.build import build_index, open_store
 from index.service import open_index
 from rag.load import iter_files

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from index.bench import ChromaServer
+from bench.run import ChromaServer
 from index.build import build_index, fingerprint
 from index.service import open_index
 from rag.errors import StoreUnavailableError
