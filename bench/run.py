@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
 import random
 import shutil
@@ -27,13 +26,14 @@ import numpy as np
 
 from bench.synth import size_label, synth_corpus
 from eval.dataset import DEFAULT_QA, load_qa
+from eval.metrics import percentile
 from index.service import STAGES
 from rag.embed import Embedder
 from rag.errors import RagError, StoreUnavailableError
 from rag.settings import Settings
 
 
-# -- helpers: embedders that are not the model, a server, percentiles ----------------------
+# -- helpers: embedders that are not the model, a server --------------------------------
 class RandomEmbedder:
     """Unit vectors drawn from a hash of each text. NOT a model: used only to fill a large
     index for the latency-at-scale part when real embedding would take too long, and said so."""
@@ -179,12 +179,6 @@ class ChromaServer:
                 self.proc.kill()
                 self.proc.wait()
         self.proc = None
-
-
-def percentile(values: Sequence[float], q: float) -> float:
-    """Nearest-rank percentile (``q`` in 0..100) of a non-empty list."""
-    v = sorted(values)
-    return v[max(0, math.ceil(q / 100 * len(v)) - 1)]
 
 
 def _peak_rss_mb() -> float:
