@@ -191,7 +191,7 @@ def _peak_rss_mb() -> float:
 def _stored_vectors(store: Any) -> dict[str, np.ndarray]:
     """What the pipeline embedded -> the vector stored for it, for every chunk and sentence
     (to fill a server copy without running the model again)."""
-    from index.build import sentence_embedding_text
+    from rag.embed import sentence_embedding_text
 
     titles = {d.source: d.title for d in store.documents()}
     out: dict[str, np.ndarray] = store.chunk_vectors()

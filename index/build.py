@@ -18,13 +18,20 @@ import numpy as np
 
 from index.store import ChromaStore, DocRecord, DocWrite, foreign_folder
 from rag.chunk import chunk_document
-from rag.embed import MODEL_NAME, Embedder, MiniLMEmbedder, model_dir, unit
+from rag.embed import (
+    EMBED_SCHEME,
+    MODEL_NAME,
+    Embedder,
+    MiniLMEmbedder,
+    embed_segmented,
+    model_dir,
+)
 from rag.errors import IndexCorruptError, InputError
 from rag.lexical import LexicalIndex, WordVectors, date_words
 from rag.load import Skipped, iter_files, load_document
 from rag.segment import split_sentences
 from rag.settings import Settings
-from rag.types import Chunk, Document, Sentence, content_id
+from rag.types import Document, Segmented, content_id
 
 Progress = Callable[[int, int, str], None]
 
@@ -143,98 +150,16 @@ def _save_words(folder: Path, cache: dict[str, np.ndarray]) -> None:
         shutil.rmtree(tmp, ignore_errors=True)  # a read-only folder still answers, from memory
 
 
-# names what sentence vectors are made from and what a document's records hold (its byline
-# since session 6); part of every stored version, so changing it re-embeds every document on
-# the next `rag index`
-EMBED_SCHEME = "late-chunked-sentences+title0.6+byline"
-TITLE_WEIGHT = 0.6  # the document title's vector, added to each sentence read in a chunk
-
-
-def sentence_embedding_text(title: str, sentence: str) -> str:
-    """What a sentence's vector is made from when it is not read inside a chunk (see
-    ``_embed_group``): the sentence under its document's title.
-
-    A sentence alone often lacks its subject ("State media portrayed it as a peace offer");
-    the title supplies it. Measured: top-1 sentence choice rose from 0.755 to 0.776 on the
-    hand-made set and from 0.788 to 0.825 on 500 XQuAD questions (README, "Eval").
-    """
-    return f"{title}. {sentence}" if title else sentence
-
-
-Group = list[tuple[Document, list[Sentence], list[Chunk], list[list[str]], bool]]
-
-
-def _embed_group(embedder: Embedder, items: Group) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Chunk and sentence vectors of each document of a group, in one pass of the model.
-
-    Sentences are read inside their chunk ("late chunking"): the model encodes each chunk
-    once, and a sentence's vector is the mean of its word-piece vectors there, so it carries
-    its context ("He said ..." knows who he is) and costs no second pass. Only a sentence that
-    no chunk holds whole within the model's window is embedded on its own, under its title.
-    The title's vector is added (at ``TITLE_WEIGHT``) to the others, so a sentence also
-    carries what its document is about. Measured against sentences embedded alone under their
-    title: answer hit 0.857 -> 0.878 on the hand-made set, 0.880 -> 0.888 on XQuAD, at about
-    a third of the model time (README, "How it works").
-    """
-    chunk_texts = [c.text for _, _, chunks, _, _ in items for c in chunks]
-    spans: list[list[tuple[int, int]]] = []
-    owners: list[list[tuple[int, int]]] = []  # (item, sentence) per span
-    for k, (_, sents, chunks, cs, _) in enumerate(items):
-        where = {s.id: j for j, s in enumerate(sents)}
-        for c, ids in zip(chunks, cs, strict=True):
-            sp, ow = [], []
-            for sid in ids:
-                s = sents[where[sid]]
-                a, b = s.clean_start - c.clean_start, s.clean_end - c.clean_start
-                if a >= 0 and b <= len(c.text) and c.text[a:b] == s.text:
-                    sp.append((a, b))
-                    ow.append((k, where[sid]))
-            spans.append(sp)
-            owners.append(ow)
-    span_embed = getattr(embedder, "embed_spans", None)
-    if span_embed is not None:
-        cvecs, pooled = span_embed(chunk_texts, spans)
-    else:  # an embedder that only embeds whole texts: every sentence on its own
-        cvecs, pooled = embedder.embed(chunk_texts), [[None] * len(s) for s in spans]
-    svecs: list[list[np.ndarray | None]] = [[None] * len(sents) for _, sents, *_ in items]
-    for ow, pv in zip(owners, pooled, strict=True):
-        for (k, j), v in zip(ow, pv, strict=True):
-            if v is not None and svecs[k][j] is None:
-                svecs[k][j] = v
-    alone = [
-        sentence_embedding_text(items[k][0].title, items[k][1][j].text)
-        for k in range(len(items))
-        for j in range(len(items[k][1]))
-        if svecs[k][j] is None
-    ]
-    titles = [doc.title for doc, *_ in items if doc.title] if span_embed is not None else []
-    # a text that occurs twice (a dateline, a repeated heading, a title) is embedded once
-    unique = list(dict.fromkeys([*alone, *titles]))
-    row = dict(zip(unique, embedder.embed(unique) if unique else [], strict=True))
-    out, at = [], 0
-    for k, (doc, sents, chunks, _, _) in enumerate(items):
-        cv = cvecs[at : at + len(chunks)]
-        at += len(chunks)
-        tv = row[doc.title] * TITLE_WEIGHT if doc.title and span_embed is not None else 0.0
-        sv = [
-            unit(v + tv)
-            if v is not None
-            else row[sentence_embedding_text(doc.title, sents[j].text)]
-            for j, v in enumerate(svecs[k])
-        ]
-        out.append((cv, np.stack(sv) if sv else np.zeros((0, embedder.dim), dtype=np.float32)))
-    return out
-
-
-def _prepare(doc: Document, mdir: str, settings: Settings):  # type: ignore[no-untyped-def]
+def segment(doc: Document, mdir: str, settings: Settings) -> Segmented:
+    """``doc`` cut into sentences and chunks (sized in the tokens of the model in ``mdir``)."""
     sentences = split_sentences(doc)
     chunks = chunk_document(doc, mdir, settings.chunk_tokens, settings.chunk_overlap)
     # each chunk lists the sentences it overlaps, in order
-    chunk_sents = [
-        [s.id for s in sentences if s.clean_end > c.clean_start and s.clean_start < c.clean_end]
+    chunk_sents = tuple(
+        tuple(s.id for s in sentences if s.clean_end > c.clean_start and s.clean_start < c.clean_end)
         for c in chunks
-    ]
-    return sentences, chunks, chunk_sents
+    )
+    return Segmented(doc, tuple(sentences), tuple(chunks), chunk_sents)
 
 
 def versioned(doc: Document, settings: Settings) -> Document:
@@ -248,12 +173,59 @@ PASS_BATCHES = 32  # batches of the model per group of documents embedded and co
 
 
 @dataclass
-class _Pending:
-    """Documents prepared but not yet embedded: embedded together in one call, so the model
-    sees full, length-sorted batches across small documents."""
+class _Batch:
+    """Documents cut but not yet embedded: embedded together in one call, so the model sees
+    full, length-sorted batches across small documents, then stored and committed together."""
 
-    items: Group = field(default_factory=list)
+    settings: Settings
+    store: ChromaStore
+    embedder: Embedder
+    report: IndexReport
+    items: list[Segmented] = field(default_factory=list)
+    updated: set[str] = field(default_factory=set)  # sources that replace an indexed version
     texts: int = 0
+
+    @property
+    def full(self) -> bool:
+        # chunks per model pass and commit: enough that length-sorted batches pad little (on
+        # bench stories, batches of 64 padded 6.2% over the real word pieces in groups of 512
+        # chunks, 1.9% in groups of 2,048); the model pools each batch as it goes, so memory
+        # does not grow with the group
+        return self.texts >= max(PASS_BATCHES * self.settings.batch_size, 8)
+
+    def add(self, item: Segmented, updates: bool) -> None:
+        self.items.append(item)
+        if updates:
+            self.updated.add(item.doc.source)
+        self.texts += len(item.chunks)
+        if self.full:
+            self.flush()
+
+    def flush(self) -> None:
+        """Embed, store and commit what is pending."""
+        if not self.items:
+            return
+        n_chars = sum(
+            sum(len(s.text) for s in it.sentences) + sum(len(c.text) for c in it.chunks)
+            for it in self.items
+        )
+        n_chunks = sum(len(it.chunks) for it in self.items)
+        _check_space(self.settings, n_chunks + len(self.items), n_chars)
+        writes = [
+            DocWrite(it.doc, it.chunks, cv, it.sentences, sv, it.chunk_sentences)
+            for it, (cv, sv) in zip(
+                self.items, embed_segmented(self.embedder, self.items), strict=True
+            )
+        ]
+        replaced = [it.doc.source for it in self.items if it.doc.source in self.updated]
+        self.store.write_documents(writes, replaced=replaced)
+        for it in self.items:
+            (self.report.updated if it.doc.source in self.updated else self.report.added).append(
+                it.doc.source
+            )
+            self.report.chunks += len(it.chunks)
+            self.report.sentences += len(it.sentences)
+        self.items, self.updated, self.texts = [], set(), 0
 
 
 def build_index(
@@ -272,121 +244,145 @@ def build_index(
     document answerable; the next run embeds the rest and drops the leftovers.
     """
     t0 = time.perf_counter()
+    roots = _checked_roots(settings, paths)
+    embedder = embedder or MiniLMEmbedder(settings.device, settings.batch_size)
+    store = _open_for_writing(settings)
+    known = {d.source: d for d in store.documents()}
+    files = [f for r in roots for f in iter_files(r)]
+    report = IndexReport()
+    batch = _Batch(settings, store, embedder, report)
+    first_with_text = _texts_kept(known, files, prune)
+    mdir = model_dir()
+    for i, (path, rel) in enumerate(files):
+        if progress:
+            progress(i, len(files), rel)
+        doc = _load(path, rel, _corpus_root(roots, path), settings, report)
+        if doc is None or _skip_copy(doc, first_with_text, known, store, report):
+            continue
+        old = known.get(rel)
+        if old is not None and old.content_hash == doc.content_hash:
+            report.unchanged.append(rel)
+            continue
+        batch.add(segment(doc, mdir, settings), updates=old is not None)
+    batch.flush()
+    if progress:
+        progress(len(files), len(files), "")
+    if prune:
+        _remove_missing(store, known, {rel for _, rel in files}, report)
+    _finish(settings, store, embedder, report)
+    report.seconds = time.perf_counter() - t0
+    return report
+
+
+def _checked_roots(settings: Settings, paths: Sequence[Path] | None) -> list[Path]:
+    """The folders or files to index; refuses a missing one, and an index folder that holds
+    something else (before anything is created in it)."""
     roots = [Path(p) for p in (paths or [settings.corpus_dir])]
     for r in roots:
         if not r.exists():
             raise InputError(f"no such folder or file: {r}")
     foreign = foreign_folder(settings.index_dir)
-    if foreign:  # before anything is created in it
+    if foreign:
         raise InputError(foreign)
-    embedder = embedder or MiniLMEmbedder(settings.device, settings.batch_size)
+    return roots
+
+
+def _open_for_writing(settings: Settings) -> ChromaStore:
     store = open_store(settings)
     store.ensure()
     settings.index_dir.mkdir(parents=True, exist_ok=True)
-    known = {d.source: d for d in store.documents()}
-    report = IndexReport()
-    files: list[tuple[Path, str]] = []
-    for r in roots:
-        files.extend(iter_files(r))
-    seen: set[str] = set()
-    # duplicates: the same text under two names is indexed once, under the first name in
-    # walk order (documents kept from outside this run come first), so an answer or a list
-    # of closest passages never shows one sentence twice
+    return store
+
+
+def _corpus_root(roots: Sequence[Path], path: Path) -> Path:
+    """The folder a file's links must stay inside."""
+    return roots[0] if len(roots) == 1 and roots[0].is_dir() else path.parent
+
+
+def _texts_kept(
+    known: dict[str, DocRecord], files: Sequence[tuple[Path, str]], prune: bool
+) -> dict[str, str]:
+    """Text hash -> source, for the indexed documents this run keeps without reading them.
+
+    The same text under two names is indexed once, under the first name in walk order
+    (documents kept from outside this run come first), so an answer or a list of closest
+    passages never shows one sentence twice.
+    """
     names = {rel for _, rel in files}
-    by_text = {
+    return {
         _text_hash(d.content_hash): d.source
         for d in known.values()
         if not prune and d.source not in names
     }
-    mdir = model_dir()
-    pending = _Pending()
-    # chunks per model pass and commit: enough that length-sorted batches pad little (on bench
-    # stories, batches of 64 padded 6.2% over the real word pieces in groups of 512 chunks,
-    # 1.9% in groups of 2,048); the model pools each batch as it goes, so memory does not grow
-    # with the group
-    group = max(PASS_BATCHES * settings.batch_size, 8)
 
-    def flush() -> None:
-        if not pending.items:
-            return
-        n_chars = sum(
-            sum(len(s.text) for s in sents) + sum(len(c.text) for c in chunks)
-            for _, sents, chunks, _, _ in pending.items
+
+def _load(
+    path: Path, rel: str, root: Path, settings: Settings, report: IndexReport
+) -> Document | None:
+    """The file loaded and versioned, or None, with the reason in the report, when it cannot
+    be: one bad file never stops the run."""
+    if path.is_symlink():
+        from rag.load import is_inside
+
+        if not is_inside(path, root):
+            report.skipped.append(Skipped(rel, "a link that points outside the corpus folder"))
+            return None
+    try:
+        return versioned(load_document(path, rel, settings.max_file_bytes), settings)
+    except Exception as e:
+        from rag.errors import LoadError
+
+        reason = (
+            str(e).removeprefix(f"{rel}: ")
+            if isinstance(e, LoadError)
+            else f"{type(e).__name__}: {e}"
         )
-        n_chunks = sum(len(chunks) for _, _, chunks, _, _ in pending.items)
-        _check_space(settings, n_chunks + len(pending.items), n_chars)
-        writes = [
-            DocWrite(doc, chunks, cv, sents, sv, cs)
-            for (doc, sents, chunks, cs, _upd), (cv, sv) in zip(
-                pending.items, _embed_group(embedder, pending.items), strict=True
-            )
-        ]
-        store.write_documents(writes, replaced=[d.source for d, *_, upd in pending.items if upd])
-        for doc, sents, chunks, _cs, upd in pending.items:
-            (report.updated if upd else report.added).append(doc.source)
-            report.chunks += len(chunks)
-            report.sentences += len(sents)
-        pending.items.clear()
-        pending.texts = 0
+        report.skipped.append(Skipped(rel, reason))
+        return None
 
-    for i, (path, rel) in enumerate(files):
-        if progress:
-            progress(i, len(files), rel)
-        seen.add(rel)
-        base = roots[0] if len(roots) == 1 and roots[0].is_dir() else path.parent
-        if path.is_symlink():
-            from rag.load import is_inside
 
-            if not is_inside(path, base):
-                report.skipped.append(Skipped(rel, "a link that points outside the corpus folder"))
-                continue
-        try:
-            doc = versioned(load_document(path, rel, settings.max_file_bytes), settings)
-        except Exception as e:  # one bad file never stops the run: say which and why
-            from rag.errors import LoadError
+def _skip_copy(
+    doc: Document,
+    first_with_text: dict[str, str],
+    known: dict[str, DocRecord],
+    store: ChromaStore,
+    report: IndexReport,
+) -> bool:
+    """True when ``doc`` has the text of a document indexed under another name (which then
+    stays the only one); a copy indexed before it became one is removed."""
+    rel = doc.source
+    first = first_with_text.setdefault(_text_hash(doc.content_hash), rel)
+    if first == rel:
+        return False
+    report.skipped.append(Skipped(rel, f"the same text as {first}, which is indexed"))
+    if rel in known:
+        store.delete_document(rel)
+        report.removed.append(rel)
+    return True
 
-            reason = (
-                str(e).removeprefix(f"{rel}: ")
-                if isinstance(e, LoadError)
-                else f"{type(e).__name__}: {e}"
-            )
-            report.skipped.append(Skipped(rel, reason))
-            continue
-        old = known.get(rel)
-        first = by_text.setdefault(_text_hash(doc.content_hash), rel)
-        if first != rel:
-            report.skipped.append(Skipped(rel, f"the same text as {first}, which is indexed"))
-            if old is not None:  # it was indexed before it became a copy
-                store.delete_document(rel)
-                report.removed.append(rel)
-            continue
-        if old is not None and old.content_hash == doc.content_hash:
-            report.unchanged.append(rel)
-            continue
-        sentences, chunks, chunk_sents = _prepare(doc, mdir, settings)
-        pending.items.append((doc, sentences, chunks, chunk_sents, old is not None))
-        pending.texts += len(chunks)
-        if pending.texts >= group:
-            flush()
-    flush()
-    if progress:
-        progress(len(files), len(files), "")
-    if prune:
-        for source in sorted(set(known) - seen):
-            store.delete_document(source)
-            report.removed.append(source)
+
+def _remove_missing(
+    store: ChromaStore, known: dict[str, DocRecord], seen: set[str], report: IndexReport
+) -> None:
+    for source in sorted(set(known) - seen):
+        store.delete_document(source)
+        report.removed.append(source)
+
+
+def _finish(
+    settings: Settings, store: ChromaStore, embedder: Embedder, report: IndexReport
+) -> None:
+    """Drop crash leftovers, then bring the lexical index, the word vectors and the manifest
+    up to the committed documents."""
     docs = store.documents()
     committed = {d.source: d.content_hash for d in docs}
-    counts = store.counts()
     orphans = 0
     # records beyond what the committed documents account for are leftovers of a crash
-    if counts["chunks"] != sum(d.chunks for d in docs):
+    if store.counts()["chunks"] != sum(d.chunks for d in docs):
         orphans = store.drop_orphans(committed)
     changed = bool(report.added or report.updated or report.removed or orphans)
     word_vectors_for(settings, lexical_for(settings, store, docs, rebuild=changed), embedder)
     _write_manifest(settings, docs)
-    report.seconds = time.perf_counter() - t0
-    return report
 
 
 # Chroma 1.5.9 took about 49 KB of disk per chunk record (1k bench corpus: its metadata with

@@ -8,11 +8,12 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
 from rag.errors import RagError
+from rag.types import Segmented
 
 
 class Embedder(Protocol):
@@ -23,6 +24,7 @@ class Embedder(Protocol):
     def embed(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray: ...
 
 
+@runtime_checkable
 class SpanEmbedder(Embedder, Protocol):
     """An embedder that also gives vectors of character spans of each text from the same pass."""
 
@@ -186,6 +188,90 @@ def _pool(
         if inside.any():
             pooled[j] = unit(tv[inside].mean(axis=0))
     return unit(tv.mean(axis=0)), pooled
+
+
+# names what sentence vectors are made from and what a document's records hold (the byline
+# among them); part of every stored version, so changing it re-embeds every document on the
+# next `rag index`
+EMBED_SCHEME = "late-chunked-sentences+title0.6+byline"
+TITLE_WEIGHT = 0.6  # the document title's vector, added to each sentence read in a chunk
+
+
+def sentence_embedding_text(title: str, sentence: str) -> str:
+    """What a sentence's vector is made from when it is not read inside a chunk (see
+    ``embed_segmented``): the sentence under its document's title.
+
+    A sentence alone often lacks its subject ("State media portrayed it as a peace offer");
+    the title supplies it. Measured: top-1 sentence choice rose from 0.755 to 0.776 on the
+    hand-made set and from 0.788 to 0.825 on 500 XQuAD questions (docs/experiments.md).
+    """
+    return f"{title}. {sentence}" if title else sentence
+
+
+def embed_segmented(
+    embedder: Embedder, items: Sequence[Segmented]
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Chunk and sentence vectors of each document of a group, in one pass of the model.
+
+    Sentences are read inside their chunk ("late chunking"): the model encodes each chunk
+    once, and a sentence's vector is the mean of its word-piece vectors there, so it carries
+    its context ("He said ..." knows who he is) and costs no second pass. Only a sentence that
+    no chunk holds whole within the model's window is embedded on its own, under its title.
+    The title's vector is added (at ``TITLE_WEIGHT``) to the others, so a sentence also
+    carries what its document is about. Measured against sentences embedded alone under their
+    title: answer hit 0.857 -> 0.878 on the hand-made set, 0.880 -> 0.888 on XQuAD, at about
+    a third of the model time (docs/experiments.md).
+    """
+    chunk_texts = [c.text for item in items for c in item.chunks]
+    spans: list[list[tuple[int, int]]] = []
+    owners: list[list[tuple[int, int]]] = []  # (item, sentence) per span
+    for k, item in enumerate(items):
+        sents = item.sentences
+        where = {s.id: j for j, s in enumerate(sents)}
+        for c, ids in zip(item.chunks, item.chunk_sentences, strict=True):
+            sp, ow = [], []
+            for sid in ids:
+                s = sents[where[sid]]
+                a, b = s.clean_start - c.clean_start, s.clean_end - c.clean_start
+                if a >= 0 and b <= len(c.text) and c.text[a:b] == s.text:
+                    sp.append((a, b))
+                    ow.append((k, where[sid]))
+            spans.append(sp)
+            owners.append(ow)
+    late = isinstance(embedder, SpanEmbedder)
+    if isinstance(embedder, SpanEmbedder):
+        cvecs, pooled = embedder.embed_spans(chunk_texts, spans)
+    else:  # an embedder that only embeds whole texts: every sentence on its own
+        cvecs, pooled = embedder.embed(chunk_texts), [[None] * len(s) for s in spans]
+    svecs: list[list[np.ndarray | None]] = [[None] * len(item.sentences) for item in items]
+    for ow, pv in zip(owners, pooled, strict=True):
+        for (k, j), v in zip(ow, pv, strict=True):
+            if v is not None and svecs[k][j] is None:
+                svecs[k][j] = v
+    alone = [
+        sentence_embedding_text(items[k].doc.title, items[k].sentences[j].text)
+        for k in range(len(items))
+        for j in range(len(items[k].sentences))
+        if svecs[k][j] is None
+    ]
+    titles = [item.doc.title for item in items if item.doc.title] if late else []
+    # a text that occurs twice (a dateline, a repeated heading, a title) is embedded once
+    unique = list(dict.fromkeys([*alone, *titles]))
+    row = dict(zip(unique, embedder.embed(unique) if unique else [], strict=True))
+    out, at = [], 0
+    for k, item in enumerate(items):
+        doc, sents = item.doc, item.sentences
+        cv = cvecs[at : at + len(item.chunks)]
+        at += len(item.chunks)
+        tv = row[doc.title] * TITLE_WEIGHT if doc.title and late else 0.0
+        sv = [
+            unit(v + tv)
+            if v is not None
+            else row[sentence_embedding_text(doc.title, sents[j].text)]
+            for j, v in enumerate(svecs[k])
+        ]
+        out.append((cv, np.stack(sv) if sv else np.zeros((0, embedder.dim), dtype=np.float32)))
+    return out
 
 
 def unit(v: np.ndarray) -> np.ndarray:

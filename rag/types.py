@@ -126,6 +126,17 @@ class Chunk:
         return content_id("chunk", self.source, self.start, self.end, self.text)
 
 
+@dataclass(frozen=True)
+class Segmented:
+    """A document cut for indexing: its sentences, its chunks, and for each chunk the ids of
+    the sentences it overlaps, in order."""
+
+    doc: Document
+    sentences: tuple[Sentence, ...]
+    chunks: tuple[Chunk, ...]
+    chunk_sentences: tuple[tuple[str, ...], ...]
+
+
 _DAY_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 

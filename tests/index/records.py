@@ -7,7 +7,7 @@ import json
 import sqlite3
 from pathlib import Path
 
-from index.build import _prepare, open_store, versioned
+from index.build import open_store, segment, versioned
 from rag.embed import model_dir
 from rag.load import iter_files, load_document
 from rag.settings import Settings
@@ -20,9 +20,9 @@ def expected_records(settings: Settings, corpus: Path) -> tuple[set[str], set[st
     docs: set[str] = set()
     for path, rel in iter_files(corpus):
         doc = versioned(load_document(path, rel, settings.max_file_bytes), settings)
-        s, c, _ = _prepare(doc, model_dir(), settings)
-        chunks.update(x.id for x in c)
-        sents.update(x.id for x in s)
+        cut = segment(doc, model_dir(), settings)
+        chunks.update(x.id for x in cut.chunks)
+        sents.update(x.id for x in cut.sentences)
         docs.add(doc.doc_id)
     return chunks, sents, docs
 

@@ -128,7 +128,8 @@ def test_sentence_vectors_come_from_the_chunk_pass_and_plain_embedders_still_ind
 ):
     """Late chunking in the real index; an embedder without span vectors (a server copy that
     replays stored vectors, say) still indexes, each sentence embedded alone under its title."""
-    from index.build import build_index, open_store, sentence_embedding_text
+    from index.build import build_index, open_store
+    from rag.embed import sentence_embedding_text
 
     class WholeTexts:  # the real model, through `embed` only
         dim = embedder.dim

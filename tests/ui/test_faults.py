@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from index.build import _prepare, build_index, open_store, versioned
+from index.build import build_index, open_store, segment, versioned
 from index.service import open_index
 from rag.embed import model_dir
 from rag.errors import IndexCorruptError
@@ -57,8 +57,7 @@ def committed(index_dir: Path) -> set[str]:
 def clean_counts(settings: Settings, path: Path, source: str) -> dict[str, int]:
     """Records a clean index of this one file holds."""
     doc = versioned(load_document(path, source, settings.max_file_bytes), settings)
-    _, chunks, _ = _prepare(doc, model_dir(), settings)
-    return {"docs": 1, "chunks": len(chunks)}
+    return {"docs": 1, "chunks": len(segment(doc, model_dir(), settings).chunks)}
 
 
 def same(a: dict, b: dict) -> bool:  # type: ignore[type-arg]
