@@ -116,6 +116,8 @@ def split_sentences(doc: Document) -> list[Sentence]:
 
     Paragraphs (lines of the cleaned text) are segmented one by one, so no sentence
     crosses a paragraph break; a heading line counts as one sentence marked ``is_heading``.
+    A fragment with no word in it (the ")." a reference leaves behind) is no sentence: it
+    would only ever be quoted as noise.
     """
     out: list[Sentence] = []
     for para in _PARA_RE.finditer(doc.text):
@@ -128,7 +130,7 @@ def split_sentences(doc: Document) -> list[Sentence]:
             spans = sentence_spans(ptext)
         for a, b in spans:
             cs, ce = para.start() + a, para.start() + b
-            if ce <= cs:
+            if ce <= cs or not any(ch.isalnum() for ch in doc.text[cs:ce]):
                 continue
             start, end = doc.to_original(cs, ce)
             out.append(

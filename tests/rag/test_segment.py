@@ -52,3 +52,26 @@ def test_spans_equal_pysbds_on_the_corpus(chunk):
 def test_spans_equal_pysbds_on_any_mix(text):
     ours, theirs = _segmenter(), pysbd.Segmenter(language="en", clean=False, char_span=True)
     assert _spans(ours, text) == _spans(theirs, text)
+
+
+def test_a_fragment_with_no_word_is_no_sentence():
+    from rag.clean import clean
+    from rag.segment import split_sentences
+    from rag.types import Document
+
+    original = (
+        "Council approves the bridge\n\n"
+        "The council approved the plan [1](#ref). ). It starts in May.\n"
+        "Costs were cut (see above). (). . .\n"
+        "---\n"
+    )
+    c = clean(original)
+    doc = Document("a.md", original, c.text, c.spans, "Council approves the bridge")
+    texts = [s.text for s in split_sentences(doc)]
+    assert texts == [
+        "Council approves the bridge",
+        "The council approved the plan 1.",
+        "It starts in May.",
+        "Costs were cut (see above).",
+    ]
+    assert [s.index for s in split_sentences(doc)] == [0, 1, 2, 3]
