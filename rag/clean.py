@@ -137,20 +137,30 @@ class _Builder:
         self.size += orig_end - orig_start
 
 
-def _inline_fragments(line: str, base: int) -> list[tuple[int, int]]:
-    """Original ranges of a line's text once markdown links, emphasis and markers are dropped,
-    without whitespace at either end."""
-    cuts: list[tuple[int, int]] = []
-    m = _HEADING_RE.match(line) or _BULLET_RE.match(line)
+Cut = tuple[int, int]  # a half-open range of a line to drop
+
+
+def _markup(line: str, markdown: bool, markers: bool = True) -> list[list[Cut]]:
+    """The line's markup as groups of cuts, each group dropped whole or not at all: a heading
+    or bullet marker (with ``markers``), a link's brackets and target, and (in Markdown only,
+    where ``*`` and ``_`` mean emphasis) an emphasis's two delimiters."""
+    groups: list[list[Cut]] = []
+    m = (_HEADING_RE.match(line) or _BULLET_RE.match(line)) if markers else _HEADING_RE.match(line)
     if m:
-        cuts.append((0, m.end()))
+        groups.append([(0, m.end())])
     for m in _LINK_RE.finditer(line):
         # keep only the link text: "[text](#)" -> "text"
-        cuts += [(m.start(), m.start(1)), (m.end(1), m.end())]
-    for m in _EMPH_RE.finditer(line):
-        n = len(m.group(1))
-        cuts += [(m.start(), m.start() + n), (m.end() - n, m.end())]
-    kept: list[tuple[int, int]] = []
+        groups.append([(m.start(), m.start(1)), (m.end(1), m.end())])
+    if markdown:
+        for m in _EMPH_RE.finditer(line):
+            n = len(m.group(1))
+            groups.append([(m.start(), m.start() + n), (m.end() - n, m.end())])
+    return groups
+
+
+def _pieces(line: str, cuts: list[Cut]) -> list[Cut]:
+    """The ranges of ``line`` that no cut covers."""
+    kept: list[Cut] = []
     pos = 0
     for a, b in sorted(cuts):
         if b <= a:
@@ -160,6 +170,31 @@ def _inline_fragments(line: str, base: int) -> list[tuple[int, int]]:
         pos = max(pos, b)
     if pos < len(line):
         kept.append((pos, len(line)))
+    return kept
+
+
+def _unglued(line: str, groups: list[list[Cut]]) -> list[Cut]:
+    """The pieces left once markup is cut, except markup whose removal would join two words:
+    "clean*maintainable*easy" keeps its stars rather than read "cleanmaintainableeasy", a word
+    that is in no file and that no citation could be found by."""
+    while True:
+        kept = _pieces(line, [c for g in groups for c in g])
+        gaps = [
+            (x[1], y[0])
+            for x, y in zip(kept, kept[1:], strict=False)
+            if line[x[1] - 1].isalnum() and line[y[0]].isalnum()
+        ]
+        if not gaps:
+            return kept
+        groups = [
+            g for g in groups if not any(ga <= a and b <= gb for a, b in g for ga, gb in gaps)
+        ]
+
+
+def _inline_fragments(line: str, base: int, markdown: bool = True) -> list[tuple[int, int]]:
+    """Original ranges of a line's text once links, markers and (in Markdown) emphasis are
+    dropped, without whitespace at either end."""
+    kept = _unglued(line, _markup(line, markdown))
     # trim whitespace at both ends, dropping pieces that are only whitespace
     while kept:
         a, b = kept[0]
@@ -178,12 +213,11 @@ def _inline_fragments(line: str, base: int) -> list[tuple[int, int]]:
     return [(base + a, base + b) for a, b in kept]
 
 
-def _plain(line: str) -> str:
-    """A line's visible text (links, emphasis, markers gone), for classifying it."""
-    line = _LINK_RE.sub(r"\1", line)
-    line = _EMPH_RE.sub(r"\2", line)
-    line = _HEADING_RE.sub("", line)
-    return line.strip()
+def _plain(line: str, markdown: bool = True) -> str:
+    """A line's visible text (links, heading marker and, in Markdown, emphasis gone; a bullet
+    kept), for classifying it: the same cuts as the cleaned text."""
+    kept = _unglued(line, _markup(line, markdown, markers=False))
+    return "".join(line[a:b] for a, b in kept).strip()
 
 
 def is_heading_line(text: str) -> bool:
@@ -192,13 +226,17 @@ def is_heading_line(text: str) -> bool:
     return bool(t) and not t.endswith(_TERMINAL) and len(t.split()) <= 15
 
 
-def clean(original: str, skip_lines: int = 0, page_starts: tuple[int, ...] = ()) -> Cleaned:
+def clean(
+    original: str, skip_lines: int = 0, page_starts: tuple[int, ...] = (), *, markdown: bool = True
+) -> Cleaned:
     """Drop bylines, header metadata, promo blocks, comment trailers, repeats and blank runs.
 
     ``skip_lines`` leading lines (front matter the loader already read) are dropped too.
     With ``page_starts`` (a PDF's pages, as offsets into ``original``), lines that stand at
     the top or bottom of most pages go as well: running titles, page numbers, and the URL and
-    date a browser prints on every page.
+    date a browser prints on every page. ``markdown``: the text is Markdown, where ``*`` and
+    ``_`` mark emphasis; elsewhere (a plain-text review, a web page's text) they are the
+    writer's own characters and stay.
     """
     lines: list[tuple[int, str]] = []  # (offset of line start, line without its newline)
     pos = 0
@@ -206,7 +244,7 @@ def clean(original: str, skip_lines: int = 0, page_starts: tuple[int, ...] = ())
         lines.append((pos, raw.rstrip("\r")))
         pos += len(raw) + 1
 
-    plain = [_plain(t) for _, t in lines]
+    plain = [_plain(t, markdown) for _, t in lines]
     nonblank = [i for i, p in enumerate(plain) if p and i >= skip_lines]
     drop: set[int] = set(range(min(skip_lines, len(lines))))
     drop |= _running_lines(lines, plain, page_starts)
@@ -285,7 +323,7 @@ def clean(original: str, skip_lines: int = 0, page_starts: tuple[int, ...] = ())
     for i, (start, text) in enumerate(lines):
         if i in drop or not plain[i]:
             continue
-        frags = _inline_fragments(text, start)
+        frags = _inline_fragments(text, start, markdown)
         if not frags:
             continue
         if prev_end is not None:
@@ -304,7 +342,7 @@ def clean(original: str, skip_lines: int = 0, page_starts: tuple[int, ...] = ())
         date=date or parse_date(" ".join(kept[:3])[:300]),
         author=author,
         headings=frozenset(headings),
-        byline=_line_range(lines[byline], original) if byline is not None else None,
+        byline=_line_range(lines[byline], original, markdown) if byline is not None else None,
         site=site,
     )
 
@@ -357,9 +395,9 @@ def _running_lines(
     }
 
 
-def _line_range(line: tuple[int, str], original: str) -> Byline | None:
+def _line_range(line: tuple[int, str], original: str, markdown: bool) -> Byline | None:
     """The original range of a line's visible text, and that text with its markup dropped."""
-    frags = _inline_fragments(line[1], line[0])
+    frags = _inline_fragments(line[1], line[0], markdown)
     if not frags:
         return None
     return Byline(frags[0][0], frags[-1][1], "".join(original[a:b] for a, b in frags))

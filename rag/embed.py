@@ -190,10 +190,10 @@ def _pool(
     return unit(tv.mean(axis=0)), pooled
 
 
-# names what sentence vectors are made from and what a document's records hold (the byline,
-# sentences with a word in them); part of every stored version, so changing it re-embeds every
-# document on the next `rag index`
-EMBED_SCHEME = "late-chunked-sentences+title0.6+byline+worded"
+# names what sentence vectors are made from and what a document's records hold (the byline;
+# sentences with a word in them; text cleaned without gluing words, emphasis in Markdown only);
+# part of every stored version, so changing it re-embeds every document on the next `rag index`
+EMBED_SCHEME = "late-chunked-sentences+title0.6+byline+worded+unglued"
 TITLE_WEIGHT = 0.6  # the document title's vector, added to each sentence read in a chunk
 
 

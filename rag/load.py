@@ -24,6 +24,7 @@ SUPPORTED = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".docx")
 # between a PDF's pages: a form feed on a line of its own, so every page starts a new line and
 # the pages can be found again in the text alone (the viewer, a citation's page)
 PAGE_BREAK = "\n\f\n"
+MARKDOWN = (".md", ".markdown")  # where `*` and `_` mark emphasis
 SIDECAR = ".meta.json"
 MAX_SIDECAR_BYTES = 100_000  # a title, a date, an author: a bigger sidecar is a mistake
 
@@ -262,7 +263,7 @@ def load_document(path: Path, source: str, max_bytes: int = 20_000_000) -> Docum
     suffix = path.suffix.lower()
     front, skip = _front_matter(original) if suffix not in (".pdf", ".docx") else ({}, 0)
     pages = page_starts(original) if suffix == ".pdf" else ()
-    cleaned = clean(original, skip_lines=skip, page_starts=pages)
+    cleaned = clean(original, skip_lines=skip, page_starts=pages, markdown=suffix in MARKDOWN)
     if not cleaned.text.strip():
         raise LoadError(f"{source}: no text left to index (the file is empty or all markup)")
     override = {**meta, **front, **_sidecar(path)}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -109,20 +111,39 @@ def test_markup_mixes_keep_offsets(lines):
     _spans_hold("\n".join(lines))
 
 
-def _fragments_char_by_char(line: str, base: int) -> list[tuple[int, int]]:
+def _fragments_char_by_char(line: str, base: int, markdown: bool = True) -> list[tuple[int, int]]:
     """The first version of ``_inline_fragments``: a keep flag per character (slow on long
-    lines, plainly right), kept as the reference."""
-    keep = [True] * len(line)
+    lines, plainly right), kept as the reference; with markup that would join two words kept."""
+    groups: list[list[tuple[int, int]]] = []
     m = _HEADING_RE.match(line) or _BULLET_RE.match(line)
     if m:
-        keep[: m.end()] = [False] * m.end()
+        groups.append([(0, m.end())])
     for m in _LINK_RE.finditer(line):
-        keep[m.start() : m.start(1)] = [False] * (m.start(1) - m.start())
-        keep[m.end(1) : m.end()] = [False] * (m.end() - m.end(1))
-    for m in _EMPH_RE.finditer(line):
-        n = len(m.group(1))
-        keep[m.start() : m.start() + n] = [False] * n
-        keep[m.end() - n : m.end()] = [False] * n
+        groups.append([(m.start(), m.start(1)), (m.end(1), m.end())])
+    if markdown:
+        for m in _EMPH_RE.finditer(line):
+            n = len(m.group(1))
+            groups.append([(m.start(), m.start() + n), (m.end() - n, m.end())])
+    while True:
+        keep = [True] * len(line)
+        for g in groups:
+            for a, b in g:
+                keep[a:b] = [False] * max(b - a, 0)
+        glued = []  # dropped runs with a letter or digit kept on each side
+        i = 0
+        while i < len(line):
+            if keep[i]:
+                i += 1
+                continue
+            j = i
+            while j < len(line) and not keep[j]:
+                j += 1
+            if 0 < i and j < len(line) and line[i - 1].isalnum() and line[j].isalnum():
+                glued.append((i, j))
+            i = j
+        if not glued:
+            break
+        groups = [g for g in groups if not any(i <= a and b <= j for a, b in g for i, j in glued)]
     idx = [i for i, k in enumerate(keep) if k and not line[i].isspace()]
     if not idx:
         return []
@@ -148,9 +169,9 @@ _MARKUP = st.lists(
 
 
 @settings(max_examples=400, deadline=None)
-@given(_MARKUP, st.integers(0, 50))
-def test_inline_fragments_match_the_char_by_char_reference(line, base):
-    assert _inline_fragments(line, base) == _fragments_char_by_char(line, base)
+@given(_MARKUP, st.integers(0, 50), st.booleans())
+def test_inline_fragments_match_the_char_by_char_reference(line, base, markdown):
+    assert _inline_fragments(line, base, markdown) == _fragments_char_by_char(line, base, markdown)
 
 
 def test_inline_fragments_match_the_reference_on_every_corpus_line():
@@ -192,3 +213,52 @@ def test_lines_repeated_at_the_edges_of_pages_are_dropped_with_offsets_kept():
     assert original[a:b] == "The second page counts twelve berths."
     # without pages nothing of the kind is dropped
     assert "Harbour Review" in clean(original).text
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"\w+", text)
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "Very clean*maintainable*easy to extend.",  # emphasis inside a word
+        "It is maintainable*easy to extend* and fast.",  # an opening star between two words
+        "It is *easy*to extend.",  # a closing star between two words
+        "See the report[1](#ref)and the notes.",  # a link between two words
+        "A *b*[c](#)d e.",  # two cuts side by side, each alone harmless
+    ],
+)
+def test_removing_markup_never_joins_two_words(line):
+    original = f"Title here\n\n{line}\n"
+    c = clean(original, markdown=True)
+    body = c.text.split("\n")[1]
+    # every word of the cleaned text is a word of the file: nothing glued
+    assert set(_words(body)) <= set(_words(line)), body
+    # and a quote of it finds its words, in order, in the range it cites
+    start, end = map_range(c.spans, c.text.index(body), len(c.text))
+    cited = original[start:end]
+    assert _words(body) == [w for w in _words(cited) if w in set(_words(body))]
+
+
+def test_emphasis_is_markdown_only():
+    line = 'The review said it was *very* good, and "_fast_" too, per *The Wall Street Journal*.'
+    md = clean(f"Title\n\n{line}\n", markdown=True).text.split("\n")[1]
+    plain = clean(f"Title\n\n{line}\n", markdown=False).text.split("\n")[1]
+    assert md == 'The review said it was very good, and "fast" too, per The Wall Street Journal.'
+    assert plain == line  # a plain-text file's stars and underscores are its own
+    # links are cut in both
+    assert clean("T\n\nSee [this](#) now.\n", markdown=False).text.endswith("See this now.")
+
+
+def test_the_loader_treats_only_markdown_files_as_markdown(tmp_path):
+    from rag.load import load_document
+
+    text = "A headline\n\nShe called it snake_case_style and *great*.\n"
+    for name, expected in [
+        ("a.txt", "She called it snake_case_style and *great*."),
+        ("a.md", "She called it snake_case_style and great."),
+        ("a.markdown", "She called it snake_case_style and great."),
+    ]:
+        (tmp_path / name).write_text(text, encoding="utf-8")
+        assert load_document(tmp_path / name, name).text.endswith(expected), name
