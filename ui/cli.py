@@ -78,9 +78,12 @@ def index_cmd(ctx: click.Context, paths: tuple[Path, ...], keep_missing: bool) -
     click.echo(report.summary())
 
 
-def _read_questions(path: Path, max_chars: int) -> Iterator[tuple[str, str | None, str | None]]:
+def _read_questions(path: Path, max_chars: int) -> Iterator[tuple[Any, str | None, str | None]]:
     """(id, question, error) for each non-blank line, read one line at a time: a file of any
-    size is answered in bounded memory, and a line too long to hold a question is refused."""
+    size is answered in bounded memory, and a line too long to hold a question is refused.
+
+    A JSON line's ``id`` comes back as it was written (7 stays a number, "7" a string), so
+    answers join back to their questions; a line without one is named by its number, "3"."""
     from rag.errors import InputError
 
     # room for a question at the limit written as JSON with escapes, plus its id
@@ -112,11 +115,15 @@ def _read_questions(path: Path, max_chars: int) -> Iterator[tuple[str, str | Non
             if not line.startswith("{"):
                 yield str(n), line, None
                 continue
+            qid: Any = str(n)
             try:
                 obj = json.loads(line)
-                yield str(obj.get("id", n)), str(obj["question"]), None
+                qid = obj.get("id", qid)
+                q = str(obj["question"])
             except (ValueError, KeyError, AttributeError, TypeError):
-                yield str(n), None, f'line {n}: not a JSON object with a "question" key'
+                yield qid, None, f'line {n}: not a JSON object with a "question" key'
+                continue
+            yield qid, q, None
 
 
 @cli.command("ask")
@@ -145,6 +152,12 @@ def ask_cmd(
     from rag.references import check_style, write_export
     from ui.render import to_markdown, to_text
 
+    if as_json and markdown:
+        raise click.UsageError("give --json or --markdown, not both")
+    if questions is not None and (markdown or question is not None):
+        raise click.UsageError(
+            "--questions prints one JSON object per line: give it without --markdown or a QUESTION"
+        )
     settings = _settings(ctx)
     if cite_style is not None:
         check_style(cite_style)  # before loading anything heavy

@@ -64,6 +64,35 @@ def test_questions_file_gives_one_json_per_line(built, capsys, tmp_path):
     assert [json.loads(x)["id"] for x in out.splitlines()] == ["1", "2"]
 
 
+def test_questions_file_echoes_each_id_with_its_json_type(built, capsys, tmp_path):
+    f = tmp_path / "qs.jsonl"
+    f.write_text(
+        '{"id": 7, "question": "Who is Jens Stoltenberg?"}\n'
+        '{"id": "7", "question": "Who is Jens Stoltenberg?"}\n'
+        '{"id": 2.5, "question": ""}\n'
+        '{"id": null, "question": "What is NATO?"}\n'
+        '{"question": "What is NATO?"}\n'
+        '{"id": 9}\n',
+        encoding="utf-8",
+    )
+    code, out, _ = _run(capsys, "--index-dir", str(built.index_dir), "ask", "--questions", str(f))
+    ids = [json.loads(x)["id"] for x in out.splitlines()]
+    assert code == 0 and ids == [7, "7", 2.5, None, "5", 9]
+    assert [type(i) for i in ids[:3]] == [int, str, float]
+
+
+def test_contradictory_output_flags_are_a_usage_error(capsys, tmp_path):
+    # refused before anything is loaded: the index folder does not even exist
+    d = str(tmp_path / "none")
+    code, out, err = _run(capsys, "--index-dir", d, "ask", "--json", "--markdown", "Who?")
+    assert code == 2 and not out and "--json or --markdown, not both" in err
+    f = tmp_path / "qs.txt"
+    f.write_text("Who?\n", encoding="utf-8")
+    for extra in (["--markdown"], ["Who?"]):
+        code, out, err = _run(capsys, "--index-dir", d, "ask", "--questions", str(f), *extra)
+        assert code == 2 and not out and "--questions prints one JSON object per line" in err
+
+
 def test_errors_are_one_line_not_tracebacks(capsys, tmp_path, built):
     code, _, err = _run(capsys, "--index-dir", str(tmp_path / "none"), "ask", "anything at all?")
     assert code == 2 and "rag index" in err and "Traceback" not in err
