@@ -52,7 +52,7 @@ eval: index
 XQUAD ?= ../shared/datasets/xquad-en/xquad.en.json
 eval-xquad: setup
 	@test -f "$(XQUAD)" || { echo "no SQuAD file at $(XQUAD): download xquad.en.json from https://github.com/google-deepmind/xquad and pass XQUAD=PATH" >&2; exit 2; }
-	$(VENV)/bin/rag eval --squad "$(XQUAD)" --unanswerable-share 0.2 --seed 0
+	$(VENV)/bin/rag eval --squad "$(XQUAD)" --unanswerable-share 0.2 --seeds 0
 
 bench: setup
 	$(VENV)/bin/rag bench

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from eval.run import METHODS
 from tests.conftest import MINI_SQUAD
 from ui.cli import main
 
@@ -23,7 +24,7 @@ def test_eval_squad_writes_json_and_html(tmp_path: Path, embedder, capsys) -> No
             str(MINI_SQUAD),
             "--unanswerable-share",
             "0.34",
-            "--seed",
+            "--seeds",
             "1",
             "--json",
             str(out_json),
@@ -51,7 +52,7 @@ def test_eval_squad_writes_json_and_html(tmp_path: Path, embedder, capsys) -> No
     assert {q["id"] for q in unanswerable} == {"q0", "q1", "qx"}
     assert all(q["expected"]["withheld_answers"] for q in unanswerable)
     for q in qs:
-        assert set(q["methods"]) == {"hybrid", "dense", "lexical", "top-passage"}
+        assert set(q["methods"]) == set(METHODS)
         top = q["methods"]["top-passage"]
         assert not top["abstained"] and len(top["citations"]) == 1
         for o in q["methods"].values():
