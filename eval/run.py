@@ -39,22 +39,22 @@ from rag.errors import InputError, RagError
 from rag.retrieve import Mode
 from rag.settings import Settings
 
-Method = Literal["hybrid", "rules", "dense", "lexical", "top-passage"]
-METHODS: tuple[Method, ...] = ("hybrid", "rules", "dense", "lexical", "top-passage")
+Method = Literal["hybrid", "learned", "dense", "lexical", "top-passage"]
+METHODS: tuple[Method, ...] = ("hybrid", "learned", "dense", "lexical", "top-passage")
 METHOD_HELP = {
-    "hybrid": "the full answerer (dense + BM25, the learned reader), as `rag ask` runs it",
-    "rules": "dense + BM25 with the hand-set rule reader instead of the learned one",
-    "dense": "the learned reader on dense (embedding) retrieval only",
-    "lexical": "the learned reader on BM25 retrieval only",
+    "hybrid": "the full answerer (dense + BM25, the rule reader), as `rag ask` runs it",
+    "learned": "dense + BM25 with the learned reader (the trained cross-encoder) instead",
+    "dense": "the rule reader on dense (embedding) retrieval only",
+    "lexical": "the rule reader on BM25 retrieval only",
     "top-passage": "baseline: the whole top passage of hybrid retrieval as the answer; "
     "never abstains",
 }
 # the reader each answering method uses
-READER = {"hybrid": "learned", "rules": "rules", "dense": "learned", "lexical": "learned"}
+READER = {"hybrid": "rules", "learned": "learned", "dense": "rules", "lexical": "rules"}
 # the retrieval mode each method's ranking comes from
 RETRIEVAL_MODE: dict[str, Mode] = {
     "hybrid": "hybrid",
-    "rules": "hybrid",
+    "learned": "hybrid",
     "dense": "dense",
     "lexical": "lexical",
     "top-passage": "hybrid",

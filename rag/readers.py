@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Literal, Protocol
+from typing import Literal, Protocol
 
 import numpy as np
 
@@ -32,6 +32,7 @@ from rag.answer import (
     decide,
     score_candidates,
 )
+from rag.types import Byline
 
 ReaderName = Literal["learned", "rules"]
 READERS: tuple[ReaderName, ...] = ("learned", "rules")
@@ -45,7 +46,7 @@ class Lookup:
     knows: Callable[[str], bool]
     knows_name: Callable[[str], bool]
     word_vec: WordVec | None
-    byline: Callable[[str], Any]  # a document's byline, or None
+    byline: Callable[[str], Byline | None]
     # the sentence before a candidate in its document (None at the start)
     before: Callable[[Candidate], Candidate | None]
 

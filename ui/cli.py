@@ -35,12 +35,13 @@ def _settings(ctx: click.Context) -> Settings:
 @click.option("--corpus", type=click.Path(path_type=Path), default=None, help="Corpus folder [RAG_CORPUS_DIR; bundled corpus].")
 @click.option("--top-k", type=int, default=None, help="Passages retrieved per question [RAG_TOP_K; 5].")
 @click.option("--chroma-url", default=None, help="Use a Chroma server, e.g. http://127.0.0.1:8000 [RAG_CHROMA_URL].")
+@click.option("--reader", type=click.Choice(["rules", "learned"]), default=None, help="What picks the answer [RAG_READER; rules].")
 @click.pass_context
-def cli(ctx: click.Context, index_dir: Path | None, corpus: Path | None, top_k: int | None, chroma_url: str | None) -> None:
+def cli(ctx: click.Context, index_dir: Path | None, corpus: Path | None, top_k: int | None, chroma_url: str | None, reader: str | None) -> None:
     """Ask questions of your documents; every answer is quoted from them, with citations."""
     ctx.ensure_object(dict)
     ctx.obj["settings"] = Settings.from_env(
-        index_dir=index_dir, corpus_dir=corpus, top_k=top_k, chroma_url=chroma_url
+        index_dir=index_dir, corpus_dir=corpus, top_k=top_k, chroma_url=chroma_url, reader=reader
     )
 
 
@@ -261,7 +262,7 @@ def serve_cmd(ctx: click.Context, host: str, port: int) -> None:
          "table shows the mean over seeds and their range.",
 )
 @click.option(
-    "--methods", default="hybrid,rules,dense,lexical,top-passage", show_default=True,
+    "--methods", default="hybrid,learned,dense,lexical,top-passage", show_default=True,
     help="Comma-separated methods to run.",
 )
 @click.option(

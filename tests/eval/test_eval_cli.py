@@ -106,7 +106,7 @@ def test_eval_bundled_set_markdown_report(built, embedder, tmp_path: Path, capsy
     [
         (["eval", "--qa", "a.jsonl", "--squad", "b.json"], "give --qa or --squad, not both"),
         (["eval", "--report", "out.pdf"], "must end in .html or .md"),
-        (["eval", "--methods", "hybrid,magic"], "choose from hybrid, rules, dense, lexical, top-passage"),
+        (["eval", "--methods", "hybrid,magic"], "choose from hybrid, learned, dense, lexical, top-passage"),
         (["eval", "--limit", "0"], "--limit must be at least 1"),
         (["eval", "--squad", "x.json", "--unanswerable-share", "1.5"], "below 1"),
         (["eval", "--squad", "no-such.json"], "no such SQuAD file"),
