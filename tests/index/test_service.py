@@ -208,3 +208,30 @@ def test_word_vectors_are_embedded_once_and_cached_in_the_index(tmp_path, built,
     assert counting.texts == 0
     idx.ask("Which troops did Moscow send?")
     assert counting.texts <= 1 + len(re.findall(r"\w+", "Which troops did Moscow send?"))
+
+
+def test_a_trace_is_returned_with_the_answer_not_left_on_the_index(index):
+    plain = index.ask("Who dismissed the temporary truce?")
+    assert plain.trace is None and "trace" not in plain.to_dict()
+    traced = index.ask("Who dismissed the temporary truce?", trace=True)
+    assert traced.trace is not None and traced.trace.reader == "rules"
+    assert set(traced.trace.seconds) == {"embed", "dense", "lexical", "fetch", "read", "total"}
+    assert traced.trace.seconds["total"] >= traced.trace.seconds["read"] > 0
+    assert traced.trace.ranked and traced.trace.ranked[0].text == traced.citations[0].quote
+    assert not hasattr(index, "last_timings") and not hasattr(index, "last_ranking")
+
+
+def test_the_learned_reader_answers_with_a_calibrated_confidence(index):
+    """The shipped cross-encoder, loaded from rag/models/reader on the real base model."""
+    a = index.ask("Who dismissed the temporary truce?", reader="learned", trace=True)
+    assert a.confidence is not None and 0.0 <= a.confidence <= 1.0
+    assert a.trace is not None and a.trace.reader == "learned"
+    probs = [r.probability for r in a.trace.ranked if r.probability is not None]
+    assert probs and probs == sorted(probs, reverse=True)  # ranked by what it read
+    if a.abstained:
+        assert a.abstain_reason and "probability" in a.abstain_reason
+    else:
+        assert a.citations[0].role == "answer"
+        assert a.citations[0].probability == pytest.approx(a.confidence)
+    off = index.ask("What is the boiling point of liquid nitrogen?", reader="learned")
+    assert off.confidence is not None and off.confidence < 0.9

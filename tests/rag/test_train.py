@@ -1,0 +1,42 @@
+"""The reader's training script end to end on a sliver of SQuAD-shifts (skipped without it)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+
+DATA = ROOT.parent / "shared" / "datasets" / "train-squadshifts"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    not (DATA / "new_wiki_v1.0.json").is_file(),
+    reason=f"the training data is not here ({DATA}); it is read by path, never committed",
+)
+def test_training_writes_a_model_the_reader_loads(tmp_path: Path) -> None:
+    from rag.crossencoder import CrossEncoder
+    from rag.train import main
+
+    out = tmp_path / "reader"
+    main(["--data", str(DATA), "--out", str(out), "--layers", "1", "--questions", "12",
+          "--held-questions", "12", "--seed", "3"])
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["layers"] == 1 and cfg["training"]["seed"] == 3
+    assert set(cfg["training"]["data_sha256"]) == {
+        "new_wiki_v1.0.json", "reddit_v1.0.json", "amazon_reviews_v1.0.json"
+    }
+    assert 0.0 < cfg["threshold"] < 1.0 and cfg["training"]["held_out"]["questions"] == 12
+    enc = CrossEncoder(out)
+    logits = enc.logits("Who won?", [("Smith won the race.", None), ("It rained.", "Smith won.")])
+    assert logits.shape == (2,)
+
+
+def test_a_folder_without_the_data_is_refused(tmp_path: Path) -> None:
+    from rag.train import main
+
+    with pytest.raises(SystemExit, match="no SQuAD-shifts files"):
+        main(["--data", str(tmp_path)])
