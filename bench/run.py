@@ -262,9 +262,17 @@ def index_worker(
 
 
 def serve_worker(
-    index_dir: Path, collection: str, server_url: str | None, questions: list[str], warm: int = 5
+    index_dir: Path,
+    collection: str,
+    server_url: str | None,
+    questions: list[str],
+    warm: int = 5,
+    readers: bool = False,
 ) -> dict[str, Any]:
-    """Open the index as `rag serve` would, then ask ``questions`` one by one (warm)."""
+    """Open the index as `rag serve` would, then ask ``questions`` one by one (warm).
+
+    With ``readers``, each question is also embedded alone (the raw query embedding, the budget's
+    yardstick) and asked of the learned reader, interleaved, so the ratios share one run."""
     from index.service import open_index
 
     settings = Settings.from_env(index_dir=index_dir, collection=collection)
@@ -282,10 +290,28 @@ def serve_worker(
         assert a.trace is not None
         for k in STAGES:
             stages[k].append(a.trace.seconds[k] * 1000)
+    compare: dict[str, Any] = {}
+    if readers:
+        for q in questions[:warm]:
+            idx.ask(q, reader="learned")
+        raw, learned = [], []
+        for q in questions:
+            t = time.perf_counter()
+            idx.embedder.embed([q])
+            raw.append((time.perf_counter() - t) * 1000)
+            a = idx.ask(q, reader="learned", trace=True)
+            assert a.trace is not None
+            learned.append(a.trace.seconds["total"] * 1000)
+        compare = {
+            "raw_embed_ms": percentile(raw, 50),
+            "learned_ms": percentile(learned, 50),
+            "rules_ms": percentile(stages["total"], 50),
+        }
     return {
         "questions": len(questions),
         "abstained": abstained,
         "ready_s": ready,
+        **({"readers": compare} if compare else {}),
         "serve_peak_rss_mb": _peak_rss_mb(),
         "chunks": sum(d.chunks for d in idx.documents()),
         "ms": {k: {"p50": percentile(v, 50), "p95": percentile(v, 95)} for k, v in stages.items()},
@@ -417,7 +443,12 @@ def run_bench(cfg: BenchConfig, log: Callable[[str], None] = print) -> dict[str,
         )
 
     def serve_steps(
-        entry: dict[str, Any], name: str, idir: Path, collection: str, qs: list[str]
+        entry: dict[str, Any],
+        name: str,
+        idir: Path,
+        collection: str,
+        qs: list[str],
+        readers: bool = False,
     ) -> None:
         for mode, url in (("embedded", None), ("server", srv.url if srv else None)):
             if mode == "server" and not url:
@@ -430,6 +461,7 @@ def run_bench(cfg: BenchConfig, log: Callable[[str], None] = print) -> dict[str,
                     "collection": collection,
                     "server_url": url,
                     "questions": qs,
+                    "readers": readers and url is None,
                 },
             )
 
@@ -441,7 +473,7 @@ def run_bench(cfg: BenchConfig, log: Callable[[str], None] = print) -> dict[str,
         res["bundled"]["index"] = index_step(
             earlier.get("bundled"), BUNDLED_CORPUS, bdir, "rag", False
         )
-        serve_steps(res["bundled"], "bundled corpus", bdir, "rag", qa)
+        serve_steps(res["bundled"], "bundled corpus", bdir, "rag", qa, readers=True)
         log("cold start of `rag ask` and `rag serve`")
         res["cold_start"] = cold_start(bdir, qa[0])
         for n in cfg.sizes:
@@ -554,6 +586,22 @@ def render(res: dict[str, Any]) -> str:
                 f"| {name}{fake} | {s['chunks']} | {mode} | {s['questions']} | {cells} | "
                 f"{s['serve_peak_rss_mb']:.0f} |"
             )
+    rd = res.get("bundled", {}).get("embedded", {}).get("readers")
+    if rd:
+        out += [
+            "",
+            "Readers on the bundled corpus, warm `Index.ask` p50 against the raw query embedding "
+            "in the same process:",
+            "",
+            "| reader | ask p50 | raw query embedding p50 | ask / embedding |",
+            "|---|---:|---:|---:|",
+        ]
+        for name in ("rules", "learned"):
+            ms = rd[f"{name}_ms"]
+            out.append(
+                f"| {name} | {ms:.1f} ms | {rd['raw_embed_ms']:.1f} ms | "
+                f"{ms / rd['raw_embed_ms']:.1f}x |"
+            )
     cs = res.get("cold_start")
     if cs:
         out += [
@@ -583,7 +631,11 @@ def _worker_main(argv: list[str]) -> None:
         )
     elif kind == "serve":
         res = serve_worker(
-            Path(raw["index_dir"]), raw["collection"], raw.get("server_url"), list(raw["questions"])
+            Path(raw["index_dir"]),
+            raw["collection"],
+            raw.get("server_url"),
+            list(raw["questions"]),
+            readers=bool(raw.get("readers")),
         )
     else:
         raise SystemExit(f"unknown worker {kind!r}")
