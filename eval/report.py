@@ -150,7 +150,7 @@ def print_table(run: EvalRun, console: Any = None) -> None:
 
     def table(title: str, first: str, rows: list[tuple[str, list[str]]]) -> Table:
         t = Table(title=title, title_justify="left")
-        t.add_column(first)
+        t.add_column(first, no_wrap=True)  # labels whole: tests and readers grep them
         for m in run.methods:
             t.add_column(m, justify="right")
         for label, vals in rows:
