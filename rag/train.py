@@ -248,8 +248,7 @@ def held_out_fit(
 
     from rag.crossencoder import encode_batch
 
-    out: dict[str, list[float]] = {"best_logit": [], "best_right": [], "left_out_logit": [],
-                                   "first_rank": []}
+    out: dict[str, list[float]] = {"best_logit": [], "best_right": [], "left_out_logit": []}
     for q in qs:
         p = paras[q.para]
         own = [(q.text, s, context(paras, q.para, i)) for i, s in enumerate(p.sentences)]
