@@ -155,6 +155,11 @@ def ask_cmd(
 
     if as_json and markdown:
         raise click.UsageError("give --json or --markdown, not both")
+    if cite_style is not None and (as_json or questions is not None):
+        raise click.UsageError(
+            "--cite-style formats the printed references: give it without --json or "
+            "--questions (their JSON carries every citation field; --export writes references)"
+        )
     if questions is not None and (markdown or question is not None):
         raise click.UsageError(
             "--questions prints one JSON object per line: give it without --markdown or a QUESTION"

@@ -91,6 +91,9 @@ def test_contradictory_output_flags_are_a_usage_error(capsys, tmp_path):
     for extra in (["--markdown"], ["Who?"]):
         code, out, err = _run(capsys, "--index-dir", d, "ask", "--questions", str(f), *extra)
         assert code == 2 and not out and "--questions prints one JSON object per line" in err
+    for extra in (["--json", "Who?"], ["--questions", str(f)]):
+        code, out, err = _run(capsys, "--index-dir", d, "ask", "--cite-style", "apa", *extra)
+        assert code == 2 and not out and "--cite-style formats the printed references" in err
 
 
 def test_errors_are_one_line_not_tracebacks(capsys, tmp_path, built):
