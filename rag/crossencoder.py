@@ -104,15 +104,10 @@ def tokenizer() -> Any:
     return AutoTokenizer.from_pretrained(model_dir())
 
 
-def encode_pairs(
-    question: str, pairs: Sequence[tuple[str, str | None]], cfg: ReaderConfig
-) -> dict[str, Any]:
-    """Word pieces of ``[CLS] question [SEP] sentence [SEP] context-head [SEP]``, padded to
-    the longest pair; the context (the sentence before) is cut to ``cfg.context_tokens``."""
-    return encode_batch([(question, s, c) for s, c in pairs], cfg)
-
-
 def encode_batch(triples: Sequence[tuple[str, str, str | None]], cfg: ReaderConfig) -> dict[str, Any]:
+    """Word pieces of ``[CLS] question [SEP] sentence [SEP] context-head [SEP]`` per (question,
+    sentence, sentence before), padded to the longest; the context is cut to
+    ``cfg.context_tokens``. Training and reading encode alike through this one function."""
     tok = tokenizer()
     firsts, seconds = [], []
     for q, sentence, context in triples:
@@ -156,7 +151,7 @@ class CrossEncoder:
         self.warm_up()
         import torch
 
-        enc = encode_pairs(question, pairs, self.config)
+        enc = encode_batch([(question, s, c) for s, c in pairs], self.config)
         with torch.inference_mode():
             out = self._model(**{k: v.to(self.device) for k, v in enc.items()})
         return out.float().cpu().numpy()
