@@ -218,12 +218,13 @@ class Index:
         k: int | None = None,
         mode: Mode = "hybrid",
         filters: Filters | None = None,
-        reader: str | None = None,
+        reader: str | Reader | None = None,
         trace: bool = False,
     ) -> Answer:
         """Answer ``question`` with verbatim, cited sentences, or abstain with the closest ones.
 
-        ``reader`` picks what decides ("learned" or "rules"; default: the settings'). With
+        ``reader`` picks what decides ("learned" or "rules"; default: the settings'; or a
+        ``Reader`` of the caller's own, as ``python -m eval.fit`` passes one). With
         ``trace=True`` the answer carries a ``Trace``: seconds per stage and the ranking.
 
         >>> idx.ask("What did Putin demand?", trace=True).trace.seconds["total"]  # doctest: +SKIP
@@ -231,7 +232,7 @@ class Index:
         """
         t0 = time.perf_counter()
         q = clean_question(question, self.settings.max_question_chars)
-        rd = self.reader(reader)
+        rd = reader if reader is not None and not isinstance(reader, str) else self.reader(reader)
         secs: dict[str, float] = {}
         self.refresh()
         words = self._words

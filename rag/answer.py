@@ -44,6 +44,10 @@ class Scored:
     coverage: float
     typed: bool  # gives what the question asks for: its kind, or the whole question and more
     probability: float | None = None  # that it answers, from a reader that knows (learned)
+    # the other signals of the score, kept for a reader that weighs them itself (learned)
+    context: float = 0.0  # question words only the sentence before gives, weighted
+    reason: bool = False  # a "why" question, and the sentence gives a cause in so many words
+    dated: bool = False  # the question's month or year matches the document's date or words
 
 
 @dataclass(frozen=True)
@@ -426,16 +430,20 @@ def score_candidates(
             context = sum(w(t) for t in (qtoks & words[prev.id]) - stoks) / qweight
         cosine = float(np.dot(qvec, c.vector))
         typed = has_type(kind, c.text, question)
+        reason = gives_reason(question, c.text)
+        dated = bool(when) and _dated_like(c, when)
         score = (
             policy.w_cosine * cosine
             + policy.w_coverage * coverage
             + policy.w_context * context
-            + (policy.w_type if (typed and kind) or gives_reason(question, c.text) else 0.0)
+            + (policy.w_type if (typed and kind) or reason else 0.0)
             + policy.w_passage * c.passage_score
-            + (policy.w_date if when and _dated_like(c, when) else 0.0)
+            + (policy.w_date if dated else 0.0)
         )
         restated = bool(kind) and coverage >= policy.restates and bool(stoks - all_q)
-        out.append(Scored(c, score, cosine, coverage, typed or restated))
+        out.append(
+            Scored(c, score, cosine, coverage, typed or restated, None, context, reason, dated)
+        )
     out.sort(key=lambda s: (-s.score, s.cand.source, s.cand.index))
     return out
 

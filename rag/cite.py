@@ -40,4 +40,6 @@ def cite_with(c: Citation, doc: DocumentInfo | None) -> Citation:
 
 def with_sources(answer: Answer, docs: Mapping[str, DocumentInfo]) -> Answer:
     """The answer with every citation's document fields filled in from ``docs`` (by source)."""
-    return replace(answer, citations=tuple(cite_with(c, docs.get(c.source)) for c in answer.citations))
+    return replace(
+        answer, citations=tuple(cite_with(c, docs.get(c.source)) for c in answer.citations)
+    )

@@ -104,7 +104,9 @@ def tokenizer() -> Any:
     return AutoTokenizer.from_pretrained(model_dir())
 
 
-def encode_batch(triples: Sequence[tuple[str, str, str | None]], cfg: ReaderConfig) -> dict[str, Any]:
+def encode_batch(
+    triples: Sequence[tuple[str, str, str | None]], cfg: ReaderConfig
+) -> dict[str, Any]:
     """Word pieces of ``[CLS] question [SEP] sentence [SEP] context-head [SEP]`` per (question,
     sentence, sentence before), padded to the longest; the context is cut to
     ``cfg.context_tokens``. Training and reading encode alike through this one function."""

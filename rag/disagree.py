@@ -47,8 +47,18 @@ _NUMBER_WORDS = {
         "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
         "fifteen sixteen seventeen eighteen nineteen twenty".split()
     )
-} | {"thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80,
-     "ninety": 90, "hundred": 100, "thousand": 1000, "dozen": 12}
+} | {
+    "thirty": 30,
+    "forty": 40,
+    "fifty": 50,
+    "sixty": 60,
+    "seventy": 70,
+    "eighty": 80,
+    "ninety": 90,
+    "hundred": 100,
+    "thousand": 1000,
+    "dozen": 12,
+}
 _NUMBER_RE = re.compile(r"^[$€£]?\d[\d,]*(?:\.\d+)?%?(?:-\w+)?$")
 _YEAR_RE = re.compile(r"^(?:1[5-9]|20)\d\d$")
 
@@ -211,7 +221,8 @@ def _name_runs(
             before = _preamble(text, toks, st[0])
             past = any(toks[k].norm in _PAST_WORDS for k in before)
             modifiers = [
-                toks[k].norm for k in before
+                toks[k].norm
+                for k in before
                 if toks[k].text[:1].isupper()
                 and toks[k].norm not in _TITLE_WORDS | _PAST_WORDS
                 and toks[k].text.lower() not in STOPWORDS
@@ -353,12 +364,15 @@ def _agree(groups: Sequence[Sequence[_Value]]) -> bool:
 
 
 def _grouped(
-    answer: Answer, kind: str, by_source: dict[str, list[Citation]],
+    answer: Answer,
+    kind: str,
+    by_source: dict[str, list[Citation]],
     found: dict[str, list[_Value]],
 ) -> Answer:
     # newest document first, undated last; ties keep the answer's order
-    order = sorted(by_source, key=lambda s: (by_source[s][0].date is None,
-                                              _neg_date(by_source[s][0].date)))
+    order = sorted(
+        by_source, key=lambda s: (by_source[s][0].date is None, _neg_date(by_source[s][0].date))
+    )
     cits: list[Citation] = []
     groups: list[SourceGroup] = []
     for src in order:
@@ -380,7 +394,9 @@ def _grouped(
     notice = "The sources differ: " + "; ".join(parts) + "."
     text = " ".join(f"{c.quote} [{c.n}]" for c in cits)
     return replace(
-        answer, answer=text, citations=tuple(cits),
+        answer,
+        answer=text,
+        citations=tuple(cits),
         disagreement=Disagreement(kind, notice, tuple(groups)),
     )
 

@@ -152,7 +152,9 @@ class MiniLMEmbedder:
             return vecs, out
         model = self.model
         tokenized = model.tokenizer(
-            list(texts), return_offsets_mapping=True, truncation=True,
+            list(texts),
+            return_offsets_mapping=True,
+            truncation=True,
             max_length=model.max_seq_length,
         )["offset_mapping"]
         # Batches of texts of about the same number of word pieces, longest first, pooled as
@@ -162,8 +164,11 @@ class MiniLMEmbedder:
         for b in range(0, len(order), self.batch_size):
             batch = order[b : b + self.batch_size]
             token_vecs = model.encode(
-                [texts[i] for i in batch], batch_size=len(batch),
-                output_value="token_embeddings", convert_to_numpy=False, show_progress_bar=False,
+                [texts[i] for i in batch],
+                batch_size=len(batch),
+                output_value="token_embeddings",
+                convert_to_numpy=False,
+                show_progress_bar=False,
             )
             for i, tv in zip(batch, token_vecs, strict=True):
                 vecs[i], out[i] = _pool(tv.float().cpu().numpy(), tokenized[i], spans[i])

@@ -114,8 +114,13 @@ def _html_text(raw: str) -> tuple[str, dict[str, str]]:
             # article:author is often a profile URL, which names no one
             if not str(val).startswith(("http://", "https://")):
                 meta.setdefault("author", str(val))
-        elif key in ("og:site_name", "dc.publisher", "citation_publisher",
-                     "citation_journal_title", "application-name"):
+        elif key in (
+            "og:site_name",
+            "dc.publisher",
+            "citation_publisher",
+            "citation_journal_title",
+            "application-name",
+        ):
             meta.setdefault("site", str(val).strip())
         elif key == "og:url":
             meta.setdefault("url", str(val).strip())

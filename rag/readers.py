@@ -4,9 +4,10 @@ A ``Reader`` takes the question and the candidate sentences and returns a ``Deci
 candidates ranked, the ones to quote, the probability that the first of them answers, and the
 reason when it abstains. Two ship, swappable in ``Index.ask`` and compared in ``rag eval``:
 
-* ``LearnedReader`` (the default): the cross-encoder of ``rag/crossencoder.py``, trained on
-  SQuAD-shifts, reads the question with each of the best candidates; its calibrated
-  probability ranks them and decides abstention against the threshold chosen in training.
+* ``LearnedReader``: logistic models fitted on SQuAD-shifts (``rag/features.py``) weigh each
+  candidate's signals; the cross-encoder of ``rag/crossencoder.py`` reads the best few, and
+  the resulting probability ranks them and decides abstention against a threshold chosen
+  on held-out training data.
 * ``RuleReader``: the hand-set scorer and abstention rules of ``rag/answer.py``.
 
 >>> reader = LearnedReader()                                          # doctest: +SKIP
@@ -27,11 +28,13 @@ from rag.answer import (
     AnswerPolicy,
     Candidate,
     Decision,
+    Scored,
     WordVec,
     byline_answer,
     decide,
     score_candidates,
 )
+from rag.features import ReaderModels, candidate_rows, load_models, read_rows
 from rag.types import Byline
 
 ReaderName = Literal["learned", "rules"]
@@ -91,45 +94,38 @@ class RuleReader:
         )
 
 
-@dataclass(frozen=True)
-class ReadPolicy:
-    """How the learned reader turns probabilities into an answer."""
-
-    # candidates read by the cross-encoder: the best of the cheap first-pass score (meaning,
-    # word coverage); reading costs about 7 ms a sentence on two cores
-    read_top: int = 8
-    max_sentences: int = 2
-    # a further sentence joins the answer when it, too, more likely answers than not
-    also: float = 0.5
+def first_pass(
+    question: str, qvec: np.ndarray, cands: Sequence[Candidate], look: Lookup
+) -> tuple[list[Scored], np.ndarray]:
+    """Every candidate's signals (``score_candidates``) and its row of ``FIRST_FEATURES``: what
+    the learned reader weighs, and what ``python -m eval.fit`` records to fit the weights."""
+    ranked = score_candidates(question, qvec, cands, look.idf, AnswerPolicy(), look.word_vec)
+    return ranked, candidate_rows(question, ranked, look.knows, look.knows_name)
 
 
 class LearnedReader:
-    """The trained cross-encoder's reading of the best candidates, calibrated.
+    """Fitted weights over every candidate's signals, then the cross-encoder on the best few.
 
-    A first pass (``score_candidates``: meaning, word coverage) keeps the ``read_top`` best
-    candidates; the cross-encoder reads each with the question (and the head of the sentence
-    before it). The candidates are then ranked by its probability; the answer is the best,
-    plus the next when that also more likely answers than not; it abstains when the best's
-    probability is under the threshold fitted in training (``rag/models/reader/config.json``).
+    The ``first`` model (``rag/features.py``, fitted on SQuAD-shifts) gives each candidate a
+    probability from its first-pass signals; the cross-encoder reads the ``read_top`` best
+    with the question (and the head of the sentence before), and the ``read`` model turns
+    their signals plus its logit into the probability that each answers. The answer is the
+    best, plus the next ones read whose probability reaches ``also`` (up to ``max_sentences``);
+    it abstains when the best's probability is under the threshold. Both are chosen on
+    held-out training data (``python -m eval.fit``).
     """
 
     name = "learned"
 
-    def __init__(
-        self,
-        encoder: object | None = None,
-        policy: ReadPolicy | None = None,
-        first_pass: AnswerPolicy | None = None,
-    ) -> None:
+    def __init__(self, encoder: object | None = None, models: ReaderModels | None = None) -> None:
         from rag.crossencoder import CrossEncoder
 
         self.encoder = encoder if encoder is not None else CrossEncoder()
-        self.policy = policy or ReadPolicy()
-        self.first_pass = first_pass or AnswerPolicy()
+        self.models = models or load_models()
 
     @property
     def threshold(self) -> float:
-        return float(self.encoder.config.threshold)  # type: ignore[attr-defined]
+        return self.models.threshold
 
     def warm_up(self) -> None:
         self.encoder.warm_up()  # type: ignore[attr-defined]
@@ -137,30 +133,32 @@ class LearnedReader:
     def read(
         self, question: str, qvec: np.ndarray, cands: Sequence[Candidate], look: Lookup
     ) -> Decision:
-        first = score_candidates(
-            question, qvec, cands, look.idf, self.first_pass, look.word_vec
-        )
-        if not first:
+        m = self.models
+        scored, rows = first_pass(question, qvec, cands, look)
+        if not scored:
             return Decision([], [], "nothing in the index matches the question", 0.0)
-        top = first[: self.policy.read_top]
-        pairs = [(s.cand.text, _before_text(look, s.cand)) for s in top]
+        p_first = m.first.probabilities(rows)
+        order = sorted(range(len(scored)), key=lambda i: (-p_first[i], i))
+        top = order[: m.read_top]
+        pairs = [(scored[i].cand.text, sentence_before(look, scored[i].cand)) for i in top]
         logits = self.encoder.logits(question, pairs)  # type: ignore[attr-defined]
-        cfg = self.encoder.config  # type: ignore[attr-defined]
-        probs = [cfg.probability(float(v)) for v in logits]
-        order = sorted(range(len(top)), key=lambda i: (-logits[i], i))
-        ranked = [replace(top[i], probability=probs[i]) for i in order]
-        ranked += first[self.policy.read_top :]
+        p_read = m.read.probabilities(read_rows(rows[top], logits))
+        read = sorted(range(len(top)), key=lambda j: (-p_read[j], j))
+        ranked = [replace(scored[top[j]], probability=float(p_read[j])) for j in read]
+        ranked += [replace(scored[i], probability=float(p_first[i])) for i in order[m.read_top :]]
         best = ranked[0]
         p = best.probability or 0.0
-        if p < self.threshold:
+        if p < m.threshold:
             reason = (
                 f"the best sentence found answers with probability {p:.2f}, under the "
-                f"{self.threshold:.2f} this reader needs"
+                f"{m.threshold:.2f} this reader needs"
             )
             return Decision(ranked, [], reason, p)
         chosen = [best]
-        for s in ranked[1 : self.policy.max_sentences]:
-            if (s.probability or 0.0) >= max(self.policy.also, self.threshold) and all(
+        for s in ranked[1 : len(read)]:
+            if len(chosen) == m.max_sentences:
+                break
+            if (s.probability or 0.0) >= max(m.also, m.threshold) and all(
                 s.cand.text != c.cand.text for c in chosen
             ):
                 chosen.append(s)
@@ -168,7 +166,8 @@ class LearnedReader:
         return Decision(ranked, by or chosen, None, p)
 
 
-def _before_text(look: Lookup, cand: Candidate) -> str | None:
+def sentence_before(look: Lookup, cand: Candidate) -> str | None:
+    """The text of the sentence before ``cand`` in its document, unless that is a heading."""
     prev = look.before(cand)
     return None if prev is None or prev.heading else prev.text
 

@@ -104,8 +104,14 @@ def item_id(c: Citation, taken: set[str]) -> str:
     names = authors(c.author)
     who = (names[0].get("family") or names[0].get("literal", "")) if names else (c.site or "")
     title_word = next((w for w in re.findall(r"[A-Za-z]+", c.title) if len(w) > 3), "doc")
-    base = re.sub(r"[^a-z0-9]", "", f"{who.split()[0] if who else 'anon'}"
-                  f"{(c.date or 'nd')[:4]}{title_word}".lower()) or "doc"
+    base = (
+        re.sub(
+            r"[^a-z0-9]",
+            "",
+            f"{who.split()[0] if who else 'anon'}{(c.date or 'nd')[:4]}{title_word}".lower(),
+        )
+        or "doc"
+    )
     key, k = base, 1
     while key in taken:
         k += 1
@@ -251,8 +257,9 @@ def formatted_references(answer: Answer, style: str) -> list[Reference]:
         # documents in the order the answer cites them: numeric styles number them so
         for item in items:
             bib.register(CslCitation([CitationItem(item["id"])]))
-        entries = dict(zip([i["id"] for i in items], (str(e) for e in bib.bibliography()),
-                           strict=True))
+        entries = dict(
+            zip([i["id"] for i in items], (str(e) for e in bib.bibliography()), strict=True)
+        )
         out = []
         for c in answer.citations:
             where = (
@@ -305,8 +312,9 @@ def to_bibtex(answers: Sequence[Answer]) -> str:
         if item.get("issued"):
             parts = item["issued"]["date-parts"][0]
             fields.append(Field("year", str(parts[0])))
-            fields.append(Field("date", "-".join(f"{p:02d}" if i else str(p)
-                                                 for i, p in enumerate(parts))))
+            fields.append(
+                Field("date", "-".join(f"{p:02d}" if i else str(p) for i, p in enumerate(parts)))
+            )
         if item.get("URL"):
             fields.append(Field("url", item["URL"]))
         fields.append(Field("note", _bib_value(item["note"])))

@@ -75,7 +75,9 @@ def _english() -> Any:
 
     from pysbd.lang.english import English
 
-    plain = {a.strip() for a in English.Abbreviation.ABBREVIATIONS if re.escape(a.strip()) == a.strip()}
+    plain = {
+        a.strip() for a in English.Abbreviation.ABBREVIATIONS if re.escape(a.strip()) == a.strip()
+    }
 
     class Replacer(English.AbbreviationReplacer):  # type: ignore[misc,name-defined]
         def search_for_abbreviations_in_string(self, text: str) -> str:

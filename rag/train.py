@@ -23,10 +23,18 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from rag.crossencoder import CONFIG, CONTEXT_TOKENS, MAX_TOKENS, WEIGHTS, ReaderConfig
+from rag.crossencoder import (
+    CONFIG,
+    CONTEXT_TOKENS,
+    MAX_TOKENS,
+    WEIGHTS,
+    ReaderConfig,
+    load_config,
+)
 
 FILES = ("new_wiki_v1.0.json", "reddit_v1.0.json", "amazon_reviews_v1.0.json")
 # the share of answerable held-out questions the threshold may refuse (see choose_threshold)
@@ -37,6 +45,7 @@ FALSE_ABSTENTION_BUDGET = 0.03
 class Paragraph:
     file: str
     sentences: list[str]
+    context: str = ""
 
 
 @dataclass
@@ -75,7 +84,7 @@ def load(data: Path) -> tuple[list[Paragraph], list[Question], dict[str, str]]:
                 if len(spans) < 1:
                     continue
                 pi = len(paras)
-                paras.append(Paragraph(name, [ctx[s:e] for s, e in spans]))
+                paras.append(Paragraph(name, [ctx[s:e] for s, e in spans], ctx))
                 for qa in p["qas"]:
                     pos: set[int] = set()
                     for ans in qa["answers"]:
@@ -101,6 +110,30 @@ def split(paras: Sequence[Paragraph], held_share: float, seed: int) -> set[int]:
     idx = list(range(len(paras)))
     rng.shuffle(idx)
     return set(idx[: int(len(idx) * held_share)])
+
+
+def trained_questions(
+    qs: Sequence[Question], held: set[int], rng: random.Random, n: int
+) -> list[Question]:
+    """The ``n`` questions trained on, in training order: drawn from the paragraphs not
+    held out. ``python -m eval.fit`` calls it again to keep away from what was trained."""
+    out = [q for q in qs if q.para not in held]
+    rng.shuffle(out)
+    return out[:n]
+
+
+def further_questions(
+    qs: Sequence[Question], held: set[int], training: dict[str, Any], n: int
+) -> list[Question]:
+    """Questions for continuing a trained model: the next ``n`` of its shuffled order not yet
+    trained on, from paragraphs it already trained on, so the paragraphs no question has
+    trained on (which ``python -m eval.fit`` fits on) stay untouched."""
+    order = trained_questions(qs, held, random.Random(training["seed"]), len(qs))
+    first = training["trained_questions"]
+    done = first + sum(c["questions"] for c in training.get("continued", []))
+    touched = {q.para for q in order[:first]}
+    rest = [q for q in order[first:] if q.para in touched]
+    return rest[done - first : done - first + n]
 
 
 class OtherParagraphs:
@@ -157,25 +190,39 @@ def train(args: argparse.Namespace) -> None:
 
     from rag.crossencoder import build_model, encode_batch, trained_names
 
+    prev = load_config(Path(args.continue_from)) if args.continue_from else None
+    if prev is not None:  # the same split as the model continued from
+        args.seed, args.layers = prev.training["seed"], prev.layers
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
     rng = random.Random(args.seed)
     t0 = time.time()
     paras, qs, sums = load(Path(args.data))
     held = split(paras, args.held_share, args.seed)
-    train_qs = [q for q in qs if q.para not in held]
     held_qs = [q for q in qs if q.para in held]
-    rng.shuffle(train_qs)
-    train_qs = train_qs[: args.questions]
+    if prev is None:
+        train_qs = trained_questions(qs, held, rng, args.questions)
+    else:
+        train_qs = further_questions(qs, held, prev.training, args.questions)
+        rng = random.Random(args.seed + len(prev.training.get("continued", [])) + 1)
     by_file: dict[str, list[int]] = {}
     for i, p in enumerate(paras):
         by_file.setdefault(p.file, []).append(i)
     others = {f: OtherParagraphs(paras, members) for f, members in by_file.items()}
-    log(f"{len(paras)} paragraphs, {len(qs)} questions; training on {len(train_qs)}, "
-        f"{len(held_qs)} held out ({time.time() - t0:.0f} s)")
+    log(
+        f"{len(paras)} paragraphs, {len(qs)} questions; training on {len(train_qs)}, "
+        f"{len(held_qs)} held out ({time.time() - t0:.0f} s)"
+    )
 
-    cfg = ReaderConfig(layers=args.layers, max_tokens=args.max_tokens, context_tokens=CONTEXT_TOKENS)
+    cfg = ReaderConfig(
+        layers=args.layers, max_tokens=args.max_tokens, context_tokens=CONTEXT_TOKENS
+    )
     model = build_model(args.layers)
+    if args.continue_from:
+        from safetensors.torch import load_file
+
+        state = load_file(str(Path(args.continue_from) / WEIGHTS))
+        model.load_state_dict({k: v.float() for k, v in state.items()}, strict=False)
     names = set(trained_names(model))
     for n, prm in model.named_parameters():
         prm.requires_grad = n in names
@@ -218,20 +265,35 @@ def train(args: argparse.Namespace) -> None:
     fit = held_out_fit(model, cfg, paras, held_sample, others)
     scale, bias = platt(fit["best_logit"], fit["best_right"], fit["left_out_logit"])
     cfg = ReaderConfig(
-        layers=args.layers, max_tokens=args.max_tokens, context_tokens=CONTEXT_TOKENS,
-        scale=scale, bias=bias, threshold=0.5,
+        layers=args.layers,
+        max_tokens=args.max_tokens,
+        context_tokens=CONTEXT_TOKENS,
+        scale=scale,
+        bias=bias,
+        threshold=0.5,
     )
     threshold, report = choose_threshold(cfg, fit)
     cfg = ReaderConfig(**{**asdict(cfg), "threshold": threshold})
     report["training_seconds"] = round(train_secs)
-    save(model, cfg, Path(args.out), {
-        "data_sha256": sums,
-        "seed": args.seed,
-        "command": "python -m rag.train " + " ".join(sys.argv[1:]),
-        "trained_questions": len(train_qs),
-        "steps": steps,
-        "held_out": report,
-    })
+    command = "python -m rag.train " + " ".join(sys.argv[1:])
+    if prev is None:
+        meta = {
+            "data_sha256": sums,
+            "seed": args.seed,
+            "command": command,
+            "trained_questions": len(train_qs),
+            "steps": steps,
+            "held_out": report,
+        }
+    else:
+        stage = {"command": command, "questions": len(train_qs), "steps": steps}
+        stage["training_seconds"] = report.pop("training_seconds")
+        meta = {
+            **prev.training,
+            "continued": [*prev.training.get("continued", []), stage],
+            "held_out": report,
+        }
+    save(model, cfg, Path(args.out), meta)
     log(json.dumps(report, indent=1))
 
 
@@ -259,11 +321,13 @@ def held_out_fit(
         best = int(np.argmax(lg))
         out["best_logit"].append(float(lg[best]))
         out["best_right"].append(float(best in q.positives))
-        out["left_out_logit"].append(float(lg[len(own):].max()) if far else -20.0)
+        out["left_out_logit"].append(float(lg[len(own) :].max()) if far else -20.0)
     return out
 
 
-def platt(best: Sequence[float], right: Sequence[float], left_out: Sequence[float]) -> tuple[float, float]:
+def platt(
+    best: Sequence[float], right: Sequence[float], left_out: Sequence[float]
+) -> tuple[float, float]:
     """``a, b`` of ``P = sigmoid(a * logit + b)`` by logistic regression of "the best sentence
     answers" on its logit, over held-out questions with their paragraph (right or wrong best)
     and a fifth as many without it (never right), the share the eval leaves out."""
@@ -278,7 +342,9 @@ def platt(best: Sequence[float], right: Sequence[float], left_out: Sequence[floa
     return float(a), float(b)
 
 
-def choose_threshold(cfg: ReaderConfig, fit: dict[str, list[float]]) -> tuple[float, dict[str, float]]:
+def choose_threshold(
+    cfg: ReaderConfig, fit: dict[str, list[float]]
+) -> tuple[float, dict[str, float]]:
     """The abstention threshold: the highest probability at which held-out answerable
     questions are refused at most ``FALSE_ABSTENTION_BUDGET`` of the time, since refusing a
     question the documents answer is the costlier error for a researcher (a wrong answer is
@@ -337,6 +403,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--held-questions", type=int, default=1500)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument(
+        "--continue-from",
+        help="a trained model's folder: train it further on questions of the paragraphs it "
+        "trained on (its seed and layers are kept)",
+    )
     args = ap.parse_args(argv)
     if not (Path(args.data) / FILES[0]).is_file():
         sys.exit(f"error: no SQuAD-shifts files in {args.data} (expected {', '.join(FILES)})")

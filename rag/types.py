@@ -274,8 +274,10 @@ class Disagreement:
         return {
             "kind": self.kind,
             "notice": self.notice,
-            "groups": [asdict(g) | {"values": list(g.values), "citations": list(g.citations)}
-                       for g in self.groups],
+            "groups": [
+                asdict(g) | {"values": list(g.values), "citations": list(g.citations)}
+                for g in self.groups
+            ],
         }
 
 

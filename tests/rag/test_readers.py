@@ -1,4 +1,5 @@
-"""The learned reader's decisions, with a stand-in encoder whose logits are given (no model)."""
+"""The learned reader's decisions, with a stand-in encoder whose logits are given and fitted
+models that weigh only its logit (no model, no fit)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,24 @@ import pytest
 
 from rag.answer import Candidate, build_answer
 from rag.crossencoder import ReaderConfig
+from rag.features import FIRST_FEATURES, READ_FEATURES, Logistic, ReaderModels
 from rag.readers import LearnedReader, Lookup, RuleReader, make_reader
+
+
+def _only(names: tuple[str, ...], feature: str, weight: float = 1.0) -> Logistic:
+    """A logistic model that weighs one feature, unscaled: P = sigmoid(weight * x)."""
+    n = len(names)
+    w = tuple(weight if f == feature else 0.0 for f in names)
+    return Logistic(names, (0.0,) * n, (1.0,) * n, w, 0.0)
+
+
+MODELS = ReaderModels(
+    first=_only(FIRST_FEATURES, "cosine"),
+    read=_only(READ_FEATURES, "ce_logit"),
+    read_top=3,
+    threshold=0.3,
+    also=0.5,
+)
 
 
 def _cand(i: int, text: str) -> Candidate:
@@ -55,9 +73,9 @@ def _look(cands: list[Candidate]) -> Lookup:
     )
 
 
-def _read(logits: list[float], question: str = "Who designed the bridge?"):
+def _read(logits: list[float], question: str = "Who designed the bridge?", models=MODELS):
     enc = FixedEncoder({c.text: v for c, v in zip(SENTS, logits, strict=True)})
-    reader = LearnedReader(encoder=enc)
+    reader = LearnedReader(encoder=enc, models=models)
     qvec = np.asarray([1.0, 0.0, 0.0], dtype=np.float32)
     return reader.read(question, qvec, SENTS, _look(SENTS)), enc
 
@@ -100,6 +118,23 @@ def test_the_answer_cites_the_answering_sentence_first_with_its_probability():
     ]
     assert a.citations[0].probability == pytest.approx(d.confidence)
     assert a.to_dict()["confidence"] == round(float(d.confidence or 0), 4)
+
+
+def test_only_the_first_models_best_are_read_and_the_rest_follow_them():
+    from dataclasses import replace
+
+    tilted = [replace(c, vector=np.asarray(v, dtype=np.float32)) for c, v in zip(
+        SENTS, ([0.6, 0.8, 0.0], [1.0, 0.0, 0.0], [0.8, 0.6, 0.0]), strict=True
+    )]
+    enc = FixedEncoder({c.text: v for c, v in zip(SENTS, [2.0, -1.0, 0.5], strict=True)})
+    reader = LearnedReader(encoder=enc, models=replace(MODELS, read_top=2))
+    qvec = np.asarray([1.0, 0.0, 0.0], dtype=np.float32)
+    d = reader.read("Who designed the bridge?", qvec, tilted, _look(tilted))
+    # cosines 0.6, 1.0, 0.8: the first model sends sentences 1 and 2 to be read, not 0
+    assert enc.seen is not None and [s for s, _ in enc.seen] == [SENTS[1].text, SENTS[2].text]
+    # read: ranked by the read model (0.5 over -1.0); then the unread one
+    assert [s.cand.index for s in d.ranked] == [2, 1, 0]
+    assert d.ranked[2].probability == pytest.approx(1 / (1 + np.exp(-0.6)))
 
 
 def test_readers_by_name():

@@ -1,4 +1,5 @@
-"""The reader's training script end to end on a sliver of SQuAD-shifts (skipped without it)."""
+"""The reader's training and fitting scripts end to end on a sliver of SQuAD-shifts (skipped
+without it)."""
 
 from __future__ import annotations
 
@@ -40,3 +41,24 @@ def test_a_folder_without_the_data_is_refused(tmp_path: Path) -> None:
 
     with pytest.raises(SystemExit, match="no SQuAD-shifts files"):
         main(["--data", str(tmp_path)])
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    not (DATA / "new_wiki_v1.0.json").is_file(),
+    reason=f"the training data is not here ({DATA}); it is read by path, never committed",
+)
+def test_fitting_asks_through_the_real_pipeline_and_writes_models_the_reader_loads(
+    tmp_path: Path,
+) -> None:
+    from eval.fit import main
+    from rag.features import load_models
+
+    out = tmp_path / "combiner.json"
+    main(["--data", str(DATA), "--out", str(out), "--files", "new_wiki_v1.0.json",
+          "--articles", "4", "--questions", "40", "--read-top", "2", "--seed", "5"])
+    m = load_models(out)
+    assert m.read_top == 2 and 0.0 < m.threshold < 1.0
+    fit = m.training["out_of_fold"]
+    assert fit["questions"] == 80 and 0 < fit["answerable"] < 80
+    assert m.training["seed"] == 5 and "--files new_wiki_v1.0.json" in m.training["command"]

@@ -1,0 +1,405 @@
+"""Fit the learned reader's weighing (``rag/features.py``) on SQuAD-shifts, through the real
+pipeline, and only on SQuAD-shifts.
+
+    python -m eval.fit --data ../shared/datasets/train-squadshifts
+
+Paragraphs of SQuAD-shifts become corpora the way ``rag eval --squad`` makes them of a
+measuring set: one document per paragraph, a fifth of the articles left out so that their
+questions are unanswerable. Each corpus is indexed by the real pipeline and every sampled
+question goes through ``Index.ask`` with a reader that records the candidates it is handed
+and their feature rows instead of deciding. A candidate is labelled as answering when it is a
+sentence of the question's own paragraph holding one of its answers.
+
+Only paragraphs none of whose questions trained the cross-encoder (``rag/train.py``, its
+recorded seed and question count) are used, so its logit is weighed as it behaves on
+questions and sentences it has not been trained on.
+
+Two logistic regressions are fitted (scikit-learn): ``first`` over every candidate's row, and
+``read`` over the rows of the ``read_top`` candidates ``first`` ranks best, with the
+cross-encoder's logit. The corpora fall in two folds; each fold is predicted by models fitted
+on the other, and on those out-of-fold probabilities the abstention threshold is chosen:
+the highest probability at which at most 3% (``rag.train.FALSE_ABSTENTION_BUDGET``) of the
+questions whose answering sentence was among the candidates are refused (``choose_threshold``).
+The models written are then fitted on both folds. XQuAD and ``eval/qa.jsonl`` are
+never read here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from eval.dataset import load_squad
+from eval.metrics import contains_answer
+from rag.answer import Candidate, Decision
+from rag.features import (
+    FIRST_FEATURES,
+    MODELS_FILE,
+    READ_FEATURES,
+    Logistic,
+    ReaderModels,
+    read_rows,
+)
+from rag.readers import Lookup, first_pass, sentence_before
+from rag.settings import Settings
+from rag.train import FALSE_ABSTENTION_BUDGET, FILES, load, sha256, split, trained_questions
+
+LEFT_OUT_SHARE = 0.2  # as `rag eval --squad` leaves out
+WORD_BUDGET = 40  # the median answer's words, on every source (choose_quoting)
+ALSO_GRID = (0.9, 0.7, 0.5, 0.4, 0.3, 0.2, 0.15, 0.1, 0.05)
+
+
+@dataclass
+class Asked:
+    """One question as the pipeline handed it to the reader."""
+
+    question: str
+    corpus: int
+    answerable: bool
+    rows: np.ndarray  # FIRST_FEATURES, one per candidate
+    labels: np.ndarray  # 1.0 where the candidate answers
+    pairs: list[tuple[str, str | None]]  # (sentence, sentence before) per candidate
+    ce: dict[int, float] = field(default_factory=dict)  # candidate -> cross-encoder logit
+
+
+class Recorder:
+    """A reader that decides nothing: it keeps what ``LearnedReader`` would weigh."""
+
+    name = "record"
+
+    def __init__(self) -> None:
+        self.last: tuple[list[Any], np.ndarray, list[tuple[str, str | None]]] | None = None
+
+    def warm_up(self) -> None:
+        return None
+
+    def read(
+        self, question: str, qvec: np.ndarray, cands: Sequence[Candidate], look: Lookup
+    ) -> Decision:
+        ranked, rows = first_pass(question, qvec, cands, look)
+        self.last = (ranked, rows, [(s.cand.text, sentence_before(look, s.cand)) for s in ranked])
+        return Decision(ranked, [], "recorded, not read", None)
+
+
+def corpora(
+    data: Path,
+    seed: int,
+    groups: int,
+    files: Sequence[str] = FILES,
+    articles: int | None = None,
+) -> list[tuple[str, dict[str, Any]]]:
+    """SQuAD-shaped corpora of the paragraphs the cross-encoder never trained on, ``groups``
+    per file, each file's articles dealt out in turn (at most ``articles`` a corpus). A
+    Reddit post is its own article."""
+    ce = json.loads((MODELS_FILE.parent / "config.json").read_text(encoding="utf-8"))["training"]
+    paras, qs, _ = load(data)
+    held = split(paras, 0.08, ce["seed"])  # rag.train's default --held-share
+    touched = {
+        paras[q.para].context
+        for q in trained_questions(qs, held, random.Random(ce["seed"]), ce["trained_questions"])
+    }
+    rng = random.Random(seed)
+    out = []
+    for name in files:
+        raw = json.loads((data / name).read_text(encoding="utf-8"))["data"]
+        arts = []
+        for art in raw:
+            keep = [p for p in art["paragraphs"] if p["context"] not in touched]
+            if len(raw) == 1:  # one article of many posts
+                arts += [{"title": f"post {i + 1}", "paragraphs": [p]} for i, p in enumerate(keep)]
+            elif keep:
+                arts.append({"title": art["title"], "paragraphs": keep})
+        rng.shuffle(arts)
+        for g in range(groups):
+            out.append((f"{name.split('_v1')[0]} {g + 1}", {"data": arts[g::groups][:articles]}))
+    return out
+
+
+def record(
+    corpus: int,
+    squad: dict[str, Any],
+    questions: int,
+    seed: int,
+    say: Any,
+) -> list[Asked]:
+    from index.build import build_index
+    from index.service import open_index
+    from rag.embed import MiniLMEmbedder
+
+    out: list[Asked] = []
+    with tempfile.TemporaryDirectory(prefix="rag-fit-") as tmp:
+        src = Path(tmp) / "squad.json"
+        src.write_text(json.dumps(squad), encoding="utf-8")
+        ss = load_squad(src, Path(tmp) / "corpus", LEFT_OUT_SHARE, seed)
+        settings = Settings().with_(
+            corpus_dir=ss.corpus_dir, index_dir=Path(tmp) / "index", chroma_url=None
+        )
+        embedder = MiniLMEmbedder(settings.device, settings.batch_size)
+        build_index(settings, embedder=embedder)
+        idx = open_index(settings, embedder=embedder)
+        items = list(ss.items)
+        random.Random(seed).shuffle(items)
+        rec = Recorder()
+        t = time.time()
+        for n, item in enumerate(items[:questions]):
+            rec.last = None
+            idx.ask(item.question, reader=rec)
+            if rec.last is None:
+                continue
+            ranked, rows, pairs = rec.last
+            gold = set(item.sources)
+            labels = np.array(
+                [
+                    float(s.cand.source in gold and contains_answer(s.cand.text, item.answers))
+                    for s in ranked
+                ]
+            )
+            out.append(Asked(item.question, corpus, item.answerable, rows, labels, pairs))
+            if (n + 1) % 200 == 0:
+                say(f"  {n + 1} questions asked ({time.time() - t:.0f} s)")
+        say(f"  {ss.documents} paragraphs indexed, {len(out)} questions recorded")
+    return out
+
+
+def fit_logistic(x: np.ndarray, y: np.ndarray, names: tuple[str, ...], c: float) -> Logistic:
+    from sklearn.linear_model import LogisticRegression
+
+    mean = x.mean(axis=0)
+    scale = x.std(axis=0)
+    scale[scale == 0] = 1.0
+    lr = LogisticRegression(C=c, max_iter=5000).fit((x - mean) / scale, y)
+    return Logistic(
+        names,
+        tuple(float(v) for v in mean),
+        tuple(float(v) for v in scale),
+        tuple(float(v) for v in lr.coef_[0]),
+        float(lr.intercept_[0]),
+    )
+
+
+def read_set(first: Logistic, a: Asked, k: int) -> list[int]:
+    p = first.probabilities(a.rows)
+    return sorted(range(len(p)), key=lambda i: (-p[i], i))[:k]
+
+
+def read_matrix(asked: Sequence[Asked], first: Logistic, k: int) -> tuple[np.ndarray, np.ndarray]:
+    xs, ys = [], []
+    for a in asked:
+        top = read_set(first, a, k)
+        if top:
+            xs.append(read_rows(a.rows[top], np.array([a.ce[i] for i in top])))
+            ys.append(a.labels[top])
+    return np.vstack(xs), np.concatenate(ys)
+
+
+def add_logits(asked: Sequence[Asked], firsts: Sequence[Logistic], k: int, say: Any) -> None:
+    """The cross-encoder's logit for every candidate any of ``firsts`` would have it read."""
+    from rag.crossencoder import CrossEncoder
+
+    ce = CrossEncoder()
+    t = time.time()
+    for n, a in enumerate(asked):
+        need = sorted({i for f in firsts for i in read_set(f, a, k)} - set(a.ce))
+        if need:
+            logits = ce.logits(a.question, [a.pairs[i] for i in need])
+            a.ce.update(zip(need, (float(v) for v in logits), strict=True))
+        if (n + 1) % 1000 == 0:
+            say(f"  cross-encoder: {n + 1} questions ({time.time() - t:.0f} s)")
+
+
+def oof_read(first: Logistic, read: Logistic, a: Asked, k: int) -> list[tuple[float, bool, int]]:
+    """The candidates read, best first: the read model's probability, whether it answers,
+    and its length in words."""
+    top = read_set(first, a, k)
+    if not top:
+        return []
+    p = read.probabilities(read_rows(a.rows[top], np.array([a.ce[i] for i in top])))
+    out = [(float(p[j]), bool(a.labels[i]), len(a.pairs[i][0].split())) for j, i in enumerate(top)]
+    return sorted(out, key=lambda t: -t[0])
+
+
+def quote(
+    reads: list[tuple[float, bool, int]], also: float, most: int, threshold: float
+) -> list[int]:
+    """Which of the reads an answer quotes: the best, then those at ``also`` or above."""
+    chosen = [0]
+    for j in range(1, len(reads)):
+        if len(chosen) < most and reads[j][0] >= max(also, threshold):
+            chosen.append(j)
+    return chosen
+
+
+def choose_quoting(
+    oof: Sequence[list[tuple[float, bool, int]]],
+    answerable: np.ndarray,
+    source: np.ndarray,
+    threshold: float,
+) -> tuple[float, int, dict[str, float]]:
+    """How many sentences an answer quotes: the rule (a further sentence at probability
+    ``also`` or above, at most ``most`` in all) under which answered, answerable questions
+    most often have the answer among the quotes, while the median answer stays within
+    ``WORD_BUDGET`` words on every source trained on."""
+    best: tuple[float, float, int] | None = None
+    for most in (1, 2, 3):
+        for also in ALSO_GRID:
+            hits: list[bool] = []
+            words: dict[int, list[int]] = {int(s): [] for s in set(source.tolist())}
+            for reads, ans, src in zip(oof, answerable, source, strict=True):
+                if not reads or reads[0][0] < threshold:
+                    continue
+                chosen = quote(reads, also, most, threshold)
+                words[int(src)].append(sum(reads[j][2] for j in chosen))
+                if ans:
+                    hits.append(any(reads[j][1] for j in chosen))
+            if any(float(np.median(w)) > WORD_BUDGET for w in words.values() if w):
+                continue
+            hit = float(np.mean(hits))
+            if best is None or hit > best[0] + 1e-9:
+                best = (hit, also, most)
+    assert best is not None  # one sentence is always within the budget on these sources
+    return best[1], best[2], {"answer_among_quotes": round(best[0], 4)}
+
+
+def fit(
+    asked: list[Asked], k: int, c: float, groups: int, say: Any
+) -> tuple[ReaderModels, dict[str, Any]]:
+    def stack(sub: Sequence[Asked]) -> tuple[np.ndarray, np.ndarray]:
+        return np.vstack([a.rows for a in sub]), np.concatenate([a.labels for a in sub])
+
+    folds = [[a for a in asked if a.corpus % 2 == f] for f in (0, 1)]
+    first_all = fit_logistic(*stack(asked), FIRST_FEATURES, c)
+    first_oof = [fit_logistic(*stack(folds[1 - f]), FIRST_FEATURES, c) for f in (0, 1)]
+    add_logits(asked, [first_all, *first_oof], k, say)
+    read_all = fit_logistic(*read_matrix(asked, first_all, k), READ_FEATURES, c)
+    read_oof = [
+        fit_logistic(*read_matrix(folds[1 - f], first_oof[f], k), READ_FEATURES, c) for f in (0, 1)
+    ]
+    # out of fold: each question judged by models that never saw its corpus
+    probs, right, answerable, found, rules_right = [], [], [], [], []
+    oof: list[list[tuple[float, bool, int]]] = []
+    sources: list[int] = []
+    for f in (0, 1):
+        for a in folds[f]:
+            reads = oof_read(first_oof[f], read_oof[f], a, k)
+            oof.append(reads)
+            sources.append(a.corpus // groups)
+            probs.append(reads[0][0] if reads else 0.0)
+            right.append(bool(reads) and reads[0][1])
+            answerable.append(a.answerable)
+            found.append(bool(a.labels.sum()))
+            # candidates come in the rule scorer's order: its first is the rules' pick
+            rules_right.append(bool(len(a.labels)) and bool(a.labels[0]))
+    p_best = np.array(probs)
+    ans = np.array(answerable)
+    fnd = np.array(found)
+    threshold = choose_threshold(p_best, fnd)
+    also, most, quoting = choose_quoting(oof, ans, np.array(sources), threshold)
+    report = {
+        "questions": len(asked),
+        "answerable": int(ans.sum()),
+        "answer_among_candidates": round(float(np.mean(fnd[ans])), 4),
+        "best_sentence_right": round(float(np.mean(np.array(right)[ans])), 4),
+        "rules_first_right": round(float(np.mean(np.array(rules_right)[ans])), 4),
+        "false_abstention": round(float(np.mean(p_best[ans] < threshold)), 4),
+        "false_abstention_answer_among_candidates": round(
+            float(np.mean(p_best[fnd] < threshold)), 4
+        ),
+        "abstention_left_out": round(float(np.mean(p_best[~ans] < threshold)), 4),
+        "threshold": round(threshold, 4),
+        "also": also,
+        "max_sentences": most,
+        **quoting,
+    }
+    return ReaderModels(first_all, read_all, k, round(threshold, 4), also, most), report
+
+
+def _to_json(a: Asked) -> dict[str, Any]:
+    return {
+        "question": a.question,
+        "corpus": a.corpus,
+        "answerable": a.answerable,
+        "rows": a.rows.tolist(),
+        "labels": a.labels.tolist(),
+        "pairs": a.pairs,
+        "ce": {str(i): v for i, v in a.ce.items()},
+    }
+
+
+def _from_json(d: dict[str, Any]) -> Asked:
+    rows = np.array(d["rows"], dtype=np.float64).reshape(-1, len(FIRST_FEATURES))
+    pairs = [(s, b) for s, b in d["pairs"]]
+    ce = {int(i): float(v) for i, v in d.get("ce", {}).items()}
+    return Asked(
+        d["question"], d["corpus"], d["answerable"], rows, np.array(d["labels"]), pairs, ce
+    )
+
+
+def choose_threshold(p_best: np.ndarray, found: np.ndarray) -> float:
+    """The highest probability at which at most ``FALSE_ABSTENTION_BUDGET`` of the questions
+    whose answering sentence was among the candidates are refused. A question whose answer
+    retrieval did not bring is not counted: refusing it is what a careful reader should do,
+    since every sentence it could quote is wrong."""
+    return float(np.quantile(p_best[found], FALSE_ABSTENTION_BUDGET))
+
+
+def log(msg: str) -> None:
+    print(msg, flush=True)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(prog="python -m eval.fit", description=__doc__.split("\n")[0])
+    ap.add_argument("--data", required=True, help="folder with the SQuAD-shifts JSON files")
+    ap.add_argument("--out", default=str(MODELS_FILE), help="where the fitted models go")
+    ap.add_argument("--groups", type=int, default=2, help="corpora made of each file")
+    ap.add_argument("--questions", type=int, default=800, help="questions asked per corpus")
+    ap.add_argument("--files", nargs="+", default=list(FILES), choices=FILES, help="files used")
+    ap.add_argument("--articles", type=int, help="at most this many articles a corpus")
+    ap.add_argument("--read-top", type=int, default=4, help="candidates the cross-encoder reads")
+    ap.add_argument("--c", type=float, default=1.0, help="inverse L2 strength of the fits")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--cache", help="JSON file keeping the recorded questions between runs")
+    args = ap.parse_args(argv)
+    data = Path(args.data)
+    if not (data / FILES[0]).is_file():
+        sys.exit(f"error: no SQuAD-shifts files in {data} (expected {', '.join(FILES)})")
+    t0 = time.time()
+    cache = Path(args.cache) if args.cache else None
+    if cache and cache.is_file():
+        asked = [_from_json(d) for d in json.loads(cache.read_text(encoding="utf-8"))]
+        log(f"{len(asked)} recorded questions read from {cache}")
+    else:
+        asked = []
+        for i, (name, squad) in enumerate(
+            corpora(data, args.seed, args.groups, args.files, args.articles)
+        ):
+            log(f"corpus {name}: {len(squad['data'])} articles")
+            asked += record(i, squad, args.questions, args.seed + i, log)
+        if cache:
+            cache.write_text(json.dumps([_to_json(a) for a in asked]), encoding="utf-8")
+    models, report = fit(asked, args.read_top, args.c, args.groups, log)
+    if cache:  # with the cross-encoder's logits now, so a refit need not read again
+        cache.write_text(json.dumps([_to_json(a) for a in asked]), encoding="utf-8")
+    report["seconds"] = round(time.time() - t0)
+    training = {
+        "data_sha256": {name: sha256(data / name) for name in FILES},
+        "seed": args.seed,
+        "command": "python -m eval.fit " + " ".join(sys.argv[1:] if argv is None else argv),
+        "out_of_fold": report,
+    }
+    out = replace(models, training=training)
+    out.save(Path(args.out))
+    log(json.dumps(report, indent=1))
+
+
+if __name__ == "__main__":
+    main()
