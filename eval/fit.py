@@ -42,6 +42,7 @@ import numpy as np
 from eval.dataset import load_squad
 from eval.metrics import contains_answer
 from rag.answer import Candidate, Decision
+from rag.crossencoder import WEIGHTS
 from rag.features import (
     FIRST_FEATURES,
     MODELS_FILE,
@@ -323,6 +324,11 @@ def fit(
     return ReaderModels(first_all, read_all, k, round(threshold, 4), also, most), report
 
 
+def _keep(cache: Path, asked: Sequence[Asked], weights: str) -> None:
+    body = {"weights_sha256": weights, "asked": [_to_json(a) for a in asked]}
+    cache.write_text(json.dumps(body), encoding="utf-8")
+
+
 def _to_json(a: Asked) -> dict[str, Any]:
     return {
         "question": a.question,
@@ -374,8 +380,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         sys.exit(f"error: no SQuAD-shifts files in {data} (expected {', '.join(FILES)})")
     t0 = time.time()
     cache = Path(args.cache) if args.cache else None
+    weights = sha256(MODELS_FILE.parent / WEIGHTS)
     if cache and cache.is_file():
-        asked = [_from_json(d) for d in json.loads(cache.read_text(encoding="utf-8"))]
+        kept = json.loads(cache.read_text(encoding="utf-8"))
+        asked = [_from_json(d) for d in kept["asked"]]
+        if kept["weights_sha256"] != weights:  # logits of another cross-encoder: read again
+            for a in asked:
+                a.ce.clear()
         log(f"{len(asked)} recorded questions read from {cache}")
     else:
         asked = []
@@ -385,10 +396,10 @@ def main(argv: Sequence[str] | None = None) -> None:
             log(f"corpus {name}: {len(squad['data'])} articles")
             asked += record(i, squad, args.questions, args.seed + i, log)
         if cache:
-            cache.write_text(json.dumps([_to_json(a) for a in asked]), encoding="utf-8")
+            _keep(cache, asked, weights)
     models, report = fit(asked, args.read_top, args.c, args.groups, log)
     if cache:  # with the cross-encoder's logits now, so a refit need not read again
-        cache.write_text(json.dumps([_to_json(a) for a in asked]), encoding="utf-8")
+        _keep(cache, asked, weights)
     report["seconds"] = round(time.time() - t0)
     training = {
         "data_sha256": {name: sha256(data / name) for name in FILES},

@@ -43,7 +43,7 @@ Method = Literal["hybrid", "learned", "dense", "lexical", "top-passage"]
 METHODS: tuple[Method, ...] = ("hybrid", "learned", "dense", "lexical", "top-passage")
 METHOD_HELP = {
     "hybrid": "the full answerer (dense + BM25, the rule reader), as `rag ask` runs it",
-    "learned": "dense + BM25 with the learned reader (the trained cross-encoder) instead",
+    "learned": "dense + BM25 with the learned reader (fitted weights and the cross-encoder)",
     "dense": "the rule reader on dense (embedding) retrieval only",
     "lexical": "the rule reader on BM25 retrieval only",
     "top-passage": "baseline: the whole top passage of hybrid retrieval as the answer; "
@@ -315,21 +315,22 @@ def run_eval(
 
 
 def training_fit() -> str | None:
-    """The learned reader's fit on held-out SQuAD-shifts questions (its training data, never
-    the sets measured here), as one line for the report."""
-    from rag.crossencoder import load_config
+    """How the learned reader did out of fold on its training data (SQuAD-shifts asked through
+    the pipeline, never the sets measured here), as one line for the report."""
+    from rag.features import load_models
 
     try:
-        h = load_config().training.get("held_out") or {}
+        h = load_models().training.get("out_of_fold") or {}
     except RagError:
         return None
     if not h:
         return None
     return (
-        f"learned reader, fit on held-out training questions (SQuAD-shifts, {h['questions']} "
-        f"questions, not a measuring set): best sentence right {h['best_sentence_right']:.3f}, "
-        f"false abstention {h['false_abstention']:.3f}, abstention when the paragraph is left "
-        f"out {h['abstention_left_out']:.3f}, threshold {h['threshold']:.3f}"
+        f"learned reader, out of fold on its training data (SQuAD-shifts, {h['questions']} "
+        f"questions asked through the pipeline, not a measuring set): best sentence right "
+        f"{h['best_sentence_right']:.3f} (the rules' first pick {h['rules_first_right']:.3f}), "
+        f"abstention when the article is left out {h['abstention_left_out']:.3f}, false "
+        f"abstention {h['false_abstention']:.3f}, threshold {h['threshold']:.3f}"
     )
 
 

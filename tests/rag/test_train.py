@@ -35,6 +35,33 @@ def test_training_writes_a_model_the_reader_loads(tmp_path: Path) -> None:
     logits = enc.logits("Who won?", [("Smith won the race.", None), ("It rained.", "Smith won.")])
     assert logits.shape == (2,)
 
+    # trained further: same seed and shape, the stage recorded beside the first
+    more = tmp_path / "more"
+    main(["--data", str(DATA), "--out", str(more), "--continue-from", str(out),
+          "--questions", "6", "--held-questions", "12"])
+    cfg2 = json.loads((more / "config.json").read_text())
+    assert cfg2["layers"] == 1 and cfg2["training"]["seed"] == 3
+    assert cfg2["training"]["trained_questions"] == 12
+    assert [c["questions"] for c in cfg2["training"]["continued"]] == [6]
+    assert "--continue-from" in cfg2["training"]["continued"][0]["command"]
+
+
+def test_further_questions_come_after_the_trained_ones_from_the_same_paragraphs() -> None:
+    import random
+
+    from rag.train import Question, further_questions, trained_questions
+
+    qs = [Question(f"q{i}", i % 10, frozenset({0})) for i in range(100)]
+    held = {9}
+    first = trained_questions(qs, held, random.Random(4), 5)
+    touched = {q.para for q in first}
+    meta = {"seed": 4, "trained_questions": 5}
+    more = further_questions(qs, held, meta, 7)
+    assert len(more) == 7 and all(q.para in touched for q in more)
+    assert not {q.text for q in more} & {q.text for q in first}
+    again = further_questions(qs, held, {**meta, "continued": [{"questions": 7}]}, 3)
+    assert not {q.text for q in again} & {q.text for q in more + first}
+
 
 def test_a_folder_without_the_data_is_refused(tmp_path: Path) -> None:
     from rag.train import main
