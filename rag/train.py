@@ -275,7 +275,7 @@ def train(args: argparse.Namespace) -> None:
     threshold, report = choose_threshold(cfg, fit)
     cfg = ReaderConfig(**{**asdict(cfg), "threshold": threshold})
     report["training_seconds"] = round(train_secs)
-    command = "python -m rag.train " + " ".join(sys.argv[1:])
+    command = "python -m rag.train " + " ".join(args.argv)
     if prev is None:
         meta = {
             "data_sha256": sums,
@@ -409,6 +409,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         "trained on (its seed and layers are kept)",
     )
     args = ap.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # recorded with the model
     if not (Path(args.data) / FILES[0]).is_file():
         sys.exit(f"error: no SQuAD-shifts files in {args.data} (expected {', '.join(FILES)})")
     train(args)
