@@ -42,8 +42,8 @@ from rag.settings import Settings
 Method = Literal["hybrid", "learned", "dense", "lexical", "top-passage"]
 METHODS: tuple[Method, ...] = ("hybrid", "learned", "dense", "lexical", "top-passage")
 METHOD_HELP = {
-    "hybrid": "the full answerer (dense + BM25, the rule reader), as `rag ask` runs it",
-    "learned": "dense + BM25 with the learned reader (fitted weights and the cross-encoder)",
+    "hybrid": "dense + BM25 with the rule reader (`--reader rules`)",
+    "learned": "the full answerer, as `rag ask` runs it: dense + BM25, the learned reader",
     "dense": "the rule reader on dense (embedding) retrieval only",
     "lexical": "the rule reader on BM25 retrieval only",
     "top-passage": "baseline: the whole top passage of hybrid retrieval as the answer; "

@@ -34,7 +34,7 @@ from rag.answer import (
     decide,
     score_candidates,
 )
-from rag.features import ReaderModels, candidate_rows, load_models, read_rows
+from rag.features import FIRST_FEATURES, ReaderModels, candidate_rows, load_models, read_rows
 from rag.types import Byline
 
 ReaderName = Literal["learned", "rules"]
@@ -137,6 +137,9 @@ class LearnedReader:
         scored, rows = first_pass(question, qvec, cands, look)
         if not scored:
             return Decision([], [], "nothing in the index matches the question", 0.0)
+        if rows[0, FIRST_FEATURES.index("unknown_share")] >= 1.0:
+            # no evidence to weigh: not one word of the question occurs in the documents
+            return Decision(scored, [], "none of the question's words occur in the documents", 0.0)
         p_first = m.first.probabilities(rows)
         order = sorted(range(len(scored)), key=lambda i: (-p_first[i], i))
         top = order[: m.read_top]

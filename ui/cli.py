@@ -35,7 +35,7 @@ def _settings(ctx: click.Context) -> Settings:
 @click.option("--corpus", type=click.Path(path_type=Path), default=None, help="Corpus folder [RAG_CORPUS_DIR; bundled corpus].")
 @click.option("--top-k", type=int, default=None, help="Passages retrieved per question [RAG_TOP_K; 5].")
 @click.option("--chroma-url", default=None, help="Use a Chroma server, e.g. http://127.0.0.1:8000 [RAG_CHROMA_URL].")
-@click.option("--reader", type=click.Choice(["rules", "learned"]), default=None, help="What picks the answer [RAG_READER; rules].")
+@click.option("--reader", type=click.Choice(["rules", "learned"]), default=None, help="What picks the answer [RAG_READER; learned].")
 @click.pass_context
 def cli(ctx: click.Context, index_dir: Path | None, corpus: Path | None, top_k: int | None, chroma_url: str | None, reader: str | None) -> None:
     """Ask questions of your documents; every answer is quoted from them, with citations."""

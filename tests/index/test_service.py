@@ -214,7 +214,7 @@ def test_a_trace_is_returned_with_the_answer_not_left_on_the_index(index):
     plain = index.ask("Who dismissed the temporary truce?")
     assert plain.trace is None and "trace" not in plain.to_dict()
     traced = index.ask("Who dismissed the temporary truce?", trace=True)
-    assert traced.trace is not None and traced.trace.reader == "rules"
+    assert traced.trace is not None and traced.trace.reader == index.settings.reader
     assert set(traced.trace.seconds) == {"embed", "dense", "lexical", "fetch", "read", "total"}
     assert traced.trace.seconds["total"] >= traced.trace.seconds["read"] > 0
     assert traced.trace.ranked and traced.trace.ranked[0].text == traced.citations[0].quote

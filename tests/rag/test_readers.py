@@ -143,3 +143,21 @@ def test_readers_by_name():
 
     with pytest.raises(InputError, match="unknown reader 'bert'"):
         make_reader("bert")
+
+
+def test_a_question_none_of_whose_words_the_documents_use_is_not_read():
+    enc = FixedEncoder({c.text: 5.0 for c in SENTS})
+    reader = LearnedReader(encoder=enc, models=MODELS)
+    look = replace_look(_look(SENTS), knows=lambda t: False)
+    qvec = np.asarray([1.0, 0.0, 0.0], dtype=np.float32)
+    d = reader.read("When is the glimmerwort festival?", qvec, SENTS, look)
+    assert d.chosen == [] and d.reason == "none of the question's words occur in the documents"
+    assert enc.seen is None  # nothing was sent to the cross-encoder
+    d = reader.read("Who designed the bridge?", qvec, SENTS, _look(SENTS))
+    assert d.chosen and d.reason is None
+
+
+def replace_look(look: Lookup, **changes) -> Lookup:
+    from dataclasses import replace
+
+    return replace(look, **changes)
