@@ -53,9 +53,9 @@ class Scored:
 @dataclass(frozen=True)
 class AnswerPolicy:
     """The rule reader's knobs, in one place. They were set by hand while reading failures of
-    the measuring sets (XQuAD, eval/qa.jsonl), which is why the learned reader is the default;
-    the learned reader uses only the first-pass score (meaning and coverage) to pick what it
-    reads (docs/experiments.md)."""
+    the measuring sets (XQuAD, eval/qa.jsonl), which is why the learned reader is the default.
+    The learned reader uses the signals ``score_candidates`` computes, never these weights or
+    thresholds: its own are fitted on SQuAD-shifts (rag/features.py)."""
 
     w_cosine: float = 0.55
     w_coverage: float = 0.6

@@ -4,7 +4,7 @@ A ``Reader`` takes the question and the candidate sentences and returns a ``Deci
 candidates ranked, the ones to quote, the probability that the first of them answers, and the
 reason when it abstains. Two ship, swappable in ``Index.ask`` and compared in ``rag eval``:
 
-* ``LearnedReader``: logistic models fitted on SQuAD-shifts (``rag/features.py``) weigh each
+* ``LearnedReader`` (the default): logistic models fitted on SQuAD-shifts (``rag/features.py``) weigh each
   candidate's signals; the cross-encoder of ``rag/crossencoder.py`` reads the best few, and
   the resulting probability ranks them and decides abstention against a threshold chosen
   on held-out training data.
