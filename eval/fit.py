@@ -42,7 +42,7 @@ import numpy as np
 from eval.dataset import load_squad
 from eval.metrics import contains_answer
 from rag.answer import Candidate, Decision
-from rag.crossencoder import WEIGHTS
+from rag.crossencoder import WEIGHTS, load_config
 from rag.features import (
     FIRST_FEATURES,
     MODELS_FILE,
@@ -102,7 +102,7 @@ def corpora(
     """SQuAD-shaped corpora of the paragraphs the cross-encoder never trained on, ``groups``
     per file, each file's articles dealt out in turn (at most ``articles`` a corpus). A
     Reddit post is its own article."""
-    ce = json.loads((MODELS_FILE.parent / "config.json").read_text(encoding="utf-8"))["training"]
+    ce = load_config().training  # the shipped cross-encoder's seed and trained questions
     paras, qs, _ = load(data)
     held = split(paras, 0.08, ce["seed"])  # rag.train's default --held-share
     touched = {
