@@ -5,7 +5,11 @@ pipeline, and only on SQuAD-shifts.
 
 Paragraphs of SQuAD-shifts become corpora the way ``rag eval --squad`` makes them of a
 measuring set: one document per paragraph, a fifth of the articles left out so that their
-questions are unanswerable. Each corpus is indexed by the real pipeline and every sampled
+questions are unanswerable. Questions a reader must refuse although their paragraph is there
+come from the data too: in a share of the paragraphs (``REMOVED_SHARE``) the sentences holding
+one question's answer are cut out, so that question and any other whose answer they held meet
+the rest of their own paragraph, which still reads as if it answered (``remove_answers``).
+Each corpus is indexed by the real pipeline and every sampled
 question goes through ``Index.ask`` with a reader that records the candidates it is handed
 and their feature rows instead of deciding. A candidate is labelled as answering when it is a
 sentence of the question's own paragraph holding one of its answers.
@@ -39,7 +43,7 @@ from typing import Any
 
 import numpy as np
 
-from eval.dataset import load_squad
+from eval.dataset import QAItem, load_squad
 from eval.metrics import contains_answer
 from rag.answer import Candidate, Decision
 from rag.crossencoder import WEIGHTS, load_config
@@ -56,6 +60,8 @@ from rag.settings import Settings
 from rag.train import FALSE_ABSTENTION_BUDGET, FILES, load, sha256, split, trained_questions
 
 LEFT_OUT_SHARE = 0.2  # as `rag eval --squad` leaves out
+# paragraphs whose sentences holding one question's answer are cut out (remove_answers)
+REMOVED_SHARE = 0.3
 WORD_BUDGET = 40  # the median answer's words, on every source (choose_quoting)
 ALSO_GRID = (0.9, 0.7, 0.5, 0.4, 0.3, 0.2, 0.15, 0.1, 0.05)
 
@@ -71,6 +77,8 @@ class Asked:
     labels: np.ndarray  # 1.0 where the candidate answers
     pairs: list[tuple[str, str | None]]  # (sentence, sentence before) per candidate
     ce: dict[int, float] = field(default_factory=dict)  # candidate -> cross-encoder logit
+    # "squad" (answerable), "left-out" (its article is not in the corpus) or "answer-removed"
+    kind: str = "squad"
 
 
 class Recorder:
@@ -126,6 +134,47 @@ def corpora(
     return out
 
 
+def remove_answers(
+    items: Sequence[QAItem], corpus_dir: Path, share: float, seed: int
+) -> list[QAItem]:
+    """Cut out of ``share`` of the written paragraphs the sentences holding one of their
+    questions' answers, and return the items with every question whose answers the paragraph
+    no longer holds made unanswerable (kind ``answer-removed``, its answers withheld).
+
+    Such a question meets its own paragraph without its answer: the sentences around it name
+    the same people and things, as questions written to look answerable do. A paragraph that
+    would be left without a sentence is not cut."""
+    from rag.segment import sentence_spans
+    from rag.train import _lines
+
+    rng = random.Random(seed)
+    by_file: dict[str, list[QAItem]] = {}
+    for it in items:
+        if it.answerable:
+            by_file.setdefault(it.sources[0], []).append(it)
+    files = sorted(by_file)
+    rng.shuffle(files)
+    emptied: dict[str, str] = {}  # file -> its text with the sentences cut out
+    for name in files[: round(share * len(files))]:
+        path = corpus_dir / name
+        text = path.read_text(encoding="utf-8")
+        target = rng.choice(by_file[name])
+        spans = [(a + s, a + e) for a, line in _lines(text) for s, e in sentence_spans(line)]
+        cut = [(s, e) for s, e in spans if contains_answer(text[s:e], target.answers)]
+        if not cut or len(cut) == len(spans):
+            continue
+        kept = [text[s:e] for s, e in spans if (s, e) not in cut]
+        emptied[name] = " ".join(kept)
+        path.write_text(emptied[name], encoding="utf-8")
+    out = []
+    for it in items:
+        left = emptied.get(it.sources[0]) if it.answerable else None
+        if left is not None and not contains_answer(left, it.answers):
+            it = replace(it, answers=(), sources=(), type="answer-removed", withheld=it.answers)
+        out.append(it)
+    return out
+
+
 def record(
     corpus: int,
     squad: dict[str, Any],
@@ -142,13 +191,13 @@ def record(
         src = Path(tmp) / "squad.json"
         src.write_text(json.dumps(squad), encoding="utf-8")
         ss = load_squad(src, Path(tmp) / "corpus", LEFT_OUT_SHARE, seed)
+        items = remove_answers(ss.items, ss.corpus_dir, REMOVED_SHARE, seed)
         settings = Settings().with_(
             corpus_dir=ss.corpus_dir, index_dir=Path(tmp) / "index", chroma_url=None
         )
         embedder = MiniLMEmbedder(settings.device, settings.batch_size)
         build_index(settings, embedder=embedder)
         idx = open_index(settings, embedder=embedder)
-        items = list(ss.items)
         random.Random(seed).shuffle(items)
         rec = Recorder()
         t = time.time()
@@ -165,7 +214,8 @@ def record(
                     for s in ranked
                 ]
             )
-            out.append(Asked(item.question, corpus, item.answerable, rows, labels, pairs))
+            kind = item.type or "squad"
+            out.append(Asked(item.question, corpus, item.answerable, rows, labels, pairs, {}, kind))
             if (n + 1) % 200 == 0:
                 say(f"  {n + 1} questions asked ({time.time() - t:.0f} s)")
         say(f"  {ss.documents} paragraphs indexed, {len(out)} questions recorded")
@@ -286,7 +336,7 @@ def fit(
         fit_logistic(*read_matrix(folds[1 - f], first_oof[f], k), READ_FEATURES, c) for f in (0, 1)
     ]
     # out of fold: each question judged by models that never saw its corpus
-    probs, right, answerable, found, rules_right = [], [], [], [], []
+    probs, right, answerable, found, rules_right, kinds = [], [], [], [], [], []
     oof: list[list[tuple[float, bool, int]]] = []
     sources: list[int] = []
     for f in (0, 1):
@@ -298,11 +348,13 @@ def fit(
             right.append(bool(reads) and reads[0][1])
             answerable.append(a.answerable)
             found.append(bool(a.labels.sum()))
+            kinds.append(a.kind)
             # candidates come in the rule scorer's order: its first is the rules' pick
             rules_right.append(bool(len(a.labels)) and bool(a.labels[0]))
     p_best = np.array(probs)
     ans = np.array(answerable)
     fnd = np.array(found)
+    kind = np.array(kinds)
     threshold = choose_threshold(p_best, fnd)
     also, most, quoting = choose_quoting(oof, ans, np.array(sources), threshold)
     report = {
@@ -315,7 +367,14 @@ def fit(
         "false_abstention_answer_among_candidates": round(
             float(np.mean(p_best[fnd] < threshold)), 4
         ),
-        "abstention_left_out": round(float(np.mean(p_best[~ans] < threshold)), 4),
+        "abstention": round(float(np.mean(p_best[~ans] < threshold)), 4),
+        **{
+            f"abstention_{k.replace('-', '_')}": round(
+                float(np.mean(p_best[kind == k] < threshold)), 4
+            )
+            for k in ("left-out", "answer-removed")
+            if (kind == k).any()
+        },
         "threshold": round(threshold, 4),
         "also": also,
         "max_sentences": most,
@@ -338,6 +397,7 @@ def _to_json(a: Asked) -> dict[str, Any]:
         "labels": a.labels.tolist(),
         "pairs": a.pairs,
         "ce": {str(i): v for i, v in a.ce.items()},
+        "kind": a.kind,
     }
 
 
@@ -345,8 +405,9 @@ def _from_json(d: dict[str, Any]) -> Asked:
     rows = np.array(d["rows"], dtype=np.float64).reshape(-1, len(FIRST_FEATURES))
     pairs = [(s, b) for s, b in d["pairs"]]
     ce = {int(i): float(v) for i, v in d.get("ce", {}).items()}
+    kind = d.get("kind", "squad" if d["answerable"] else "left-out")
     return Asked(
-        d["question"], d["corpus"], d["answerable"], rows, np.array(d["labels"]), pairs, ce
+        d["question"], d["corpus"], d["answerable"], rows, np.array(d["labels"]), pairs, ce, kind
     )
 
 

@@ -329,8 +329,13 @@ def training_fit() -> str | None:
         f"learned reader, out of fold on its training data (SQuAD-shifts, {h['questions']} "
         f"questions asked through the pipeline, not a measuring set): best sentence right "
         f"{h['best_sentence_right']:.3f} (the rules' first pick {h['rules_first_right']:.3f}), "
-        f"abstention when the article is left out {h['abstention_left_out']:.3f}, false "
-        f"abstention {h['false_abstention']:.3f}, threshold {h['threshold']:.3f}"
+        f"abstention when the article is left out {h['abstention_left_out']:.3f}"
+        + (
+            f", when the answering sentences are cut out {h['abstention_answer_removed']:.3f}"
+            if "abstention_answer_removed" in h
+            else ""
+        )
+        + f", false abstention {h['false_abstention']:.3f}, threshold {h['threshold']:.3f}"
     )
 
 

@@ -1,0 +1,46 @@
+"""``eval.fit``'s questions that meet their own paragraph without its answer."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from eval.dataset import QAItem
+from eval.fit import remove_answers
+
+TEXT = (
+    "The bridge opened to traffic in 1932. It was designed by John Bradfield. "
+    "The bridge carries rail, vehicles and pedestrians."
+)
+
+
+def test_the_sentence_holding_the_answer_is_cut_and_its_questions_become_unanswerable(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "a.txt").write_text(TEXT, encoding="utf-8")
+    items = [QAItem("1", "Who designed the bridge?", ("John Bradfield",), ("a.txt",), "squad")]
+    out = remove_answers(items, tmp_path, 1.0, seed=0)
+    left = (tmp_path / "a.txt").read_text(encoding="utf-8")
+    assert "Bradfield" not in left
+    assert left.startswith("The bridge opened") and left.endswith("and pedestrians.")
+    assert not out[0].answerable
+    assert out[0].type == "answer-removed" and out[0].withheld == ("John Bradfield",)
+
+
+def test_other_questions_keep_their_answers_and_a_one_sentence_paragraph_is_not_cut(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "a.txt").write_text(TEXT, encoding="utf-8")
+    (tmp_path / "b.txt").write_text("Only Bradfield designed it.", encoding="utf-8")
+    items = [
+        QAItem("1", "Who designed the bridge?", ("John Bradfield",), ("a.txt",), "squad"),
+        QAItem("2", "When did it open?", ("1932",), ("a.txt",), "squad"),
+        QAItem("3", "Who designed it?", ("Bradfield",), ("b.txt",), "squad"),
+        QAItem("4", "Who paid?", (), (), "left-out", ("the state",)),
+    ]
+    out = remove_answers(items, tmp_path, 1.0, seed=0)
+    removed = {it.id for it in out if it.type == "answer-removed"}
+    assert len(removed) == 1 and removed <= {"1", "2"}
+    kept = next(it for it in out if it.id in {"1", "2"} - removed)
+    assert kept.answerable and kept.answers[0] in (tmp_path / "a.txt").read_text()
+    assert out[2] == items[2] and (tmp_path / "b.txt").read_text() == "Only Bradfield designed it."
+    assert out[3] == items[3]
