@@ -169,14 +169,25 @@ def training_groups(
     rng: random.Random,
     in_para: int,
     out_para: int,
+    hard: int = 0,
 ) -> Iterator[tuple[list[Triple], list[float]]]:
     """Per question: its answering sentence, up to ``in_para`` other sentences of the
-    paragraph and ``out_para`` of the top five BM25 sentences of other paragraphs."""
+    paragraph and ``out_para`` of the top five BM25 sentences of other paragraphs.
+
+    The first ``hard`` of the paragraph's others are those sharing the most content words
+    with the question (the sentences that look as if they answered, as the rest of its
+    paragraph does when the answering sentence is missing); the rest are drawn at random."""
+    from rag.lexical import tokens
+
     for q in qs:
         p = paras[q.para]
         pos = rng.choice(sorted(q.positives))
         negs = [i for i in range(len(p.sentences)) if i not in q.positives]
         rng.shuffle(negs)
+        if hard:
+            asked = set(tokens(q.text))
+            by_overlap = sorted(negs, key=lambda i: -len(asked & set(tokens(p.sentences[i]))))
+            negs = by_overlap[:hard] + [i for i in negs if i not in by_overlap[:hard]]
         trip: list[Triple] = [(q.text, p.sentences[pos], context(paras, q.para, pos))]
         trip += [(q.text, p.sentences[i], context(paras, q.para, i)) for i in negs[:in_para]]
         far = others[p.file].best(q.text, q.para, 5)
@@ -228,7 +239,9 @@ def train(args: argparse.Namespace) -> None:
         prm.requires_grad = n in names
     params = [prm for prm in model.parameters() if prm.requires_grad]
     opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.01)
-    groups = list(training_groups(paras, train_qs, others, rng, args.in_para, args.out_para))
+    groups = list(
+        training_groups(paras, train_qs, others, rng, args.in_para, args.out_para, args.hard)
+    )
     steps = (len(groups) + args.batch_questions - 1) // args.batch_questions
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: min(1.0, (s + 1) / args.warmup) * max(0.0, 1 - s / steps)
@@ -397,6 +410,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--batch-questions", type=int, default=6)
     ap.add_argument("--in-para", type=int, default=3)
     ap.add_argument("--out-para", type=int, default=2)
+    ap.add_argument(
+        "--hard",
+        type=int,
+        default=0,
+        help="of the --in-para negatives, how many are the paragraph's sentences sharing the "
+        "most words with the question (the rest are drawn at random)",
+    )
     ap.add_argument("--lr", type=float, default=4e-5)
     ap.add_argument("--warmup", type=int, default=60)
     ap.add_argument("--held-share", type=float, default=0.08)
