@@ -57,7 +57,15 @@ from rag.features import (
 )
 from rag.readers import Lookup, first_pass, sentence_before
 from rag.settings import Settings
-from rag.train import FALSE_ABSTENTION_BUDGET, FILES, load, sha256, split, trained_questions
+from rag.train import (
+    FALSE_ABSTENTION_BUDGET,
+    FILES,
+    load,
+    paragraph_sentences,
+    sha256,
+    split,
+    trained_questions,
+)
 
 LEFT_OUT_SHARE = 0.2  # as `rag eval --squad` leaves out
 # paragraphs whose sentences holding one question's answer are cut out (remove_answers)
@@ -144,9 +152,6 @@ def remove_answers(
     Such a question meets its own paragraph without its answer: the sentences around it name
     the same people and things, as questions written to look answerable do. A paragraph that
     would be left without a sentence is not cut."""
-    from rag.segment import sentence_spans
-    from rag.train import _lines
-
     rng = random.Random(seed)
     by_file: dict[str, list[QAItem]] = {}
     for it in items:
@@ -154,21 +159,21 @@ def remove_answers(
             by_file.setdefault(it.sources[0], []).append(it)
     files = sorted(by_file)
     rng.shuffle(files)
-    emptied: dict[str, str] = {}  # file -> its text with the sentences cut out
+    shortened: dict[str, str] = {}  # file -> its text with the sentences cut out
     for name in files[: round(share * len(files))]:
         path = corpus_dir / name
         text = path.read_text(encoding="utf-8")
         target = rng.choice(by_file[name])
-        spans = [(a + s, a + e) for a, line in _lines(text) for s, e in sentence_spans(line)]
+        spans = paragraph_sentences(text)
         cut = [(s, e) for s, e in spans if contains_answer(text[s:e], target.answers)]
         if not cut or len(cut) == len(spans):
             continue
         kept = [text[s:e] for s, e in spans if (s, e) not in cut]
-        emptied[name] = " ".join(kept)
-        path.write_text(emptied[name], encoding="utf-8")
+        shortened[name] = " ".join(kept)
+        path.write_text(shortened[name], encoding="utf-8")
     out = []
     for it in items:
-        left = emptied.get(it.sources[0]) if it.answerable else None
+        left = shortened.get(it.sources[0]) if it.answerable else None
         if left is not None and not contains_answer(left, it.answers):
             it = replace(it, answers=(), sources=(), type="answer-removed", withheld=it.answers)
         out.append(it)

@@ -69,8 +69,6 @@ def sha256(path: Path) -> str:
 def load(data: Path) -> tuple[list[Paragraph], list[Question], dict[str, str]]:
     """Paragraphs split into sentences (the project's own splitter), and each question with
     the sentences its answers overlap."""
-    from rag.segment import sentence_spans
-
     paras: list[Paragraph] = []
     qs: list[Question] = []
     sums = {}
@@ -80,7 +78,7 @@ def load(data: Path) -> tuple[list[Paragraph], list[Question], dict[str, str]]:
         for art in json.loads(path.read_text(encoding="utf-8"))["data"]:
             for p in art["paragraphs"]:
                 ctx = p["context"]
-                spans = [(a + s, a + e) for a, text in _lines(ctx) for s, e in sentence_spans(text)]
+                spans = paragraph_sentences(ctx)
                 if len(spans) < 1:
                     continue
                 pi = len(paras)
@@ -94,6 +92,14 @@ def load(data: Path) -> tuple[list[Paragraph], list[Question], dict[str, str]]:
                     if pos and qa["question"].strip():
                         qs.append(Question(qa["question"].strip(), pi, frozenset(pos)))
     return paras, qs, sums
+
+
+def paragraph_sentences(text: str) -> list[tuple[int, int]]:
+    """``(start, end)`` of each sentence of a training paragraph, line by line (a Reddit
+    post's lines are not joined into one sentence), by the project's own splitter."""
+    from rag.segment import sentence_spans
+
+    return [(a + s, a + e) for a, line in _lines(text) for s, e in sentence_spans(line)]
 
 
 def _lines(text: str) -> Iterator[tuple[int, str]]:
@@ -186,8 +192,8 @@ def training_groups(
         rng.shuffle(negs)
         if hard:
             asked = set(tokens(q.text))
-            by_overlap = sorted(negs, key=lambda i: -len(asked & set(tokens(p.sentences[i]))))
-            negs = by_overlap[:hard] + [i for i in negs if i not in by_overlap[:hard]]
+            hardest = sorted(negs, key=lambda i: -len(asked & set(tokens(p.sentences[i]))))[:hard]
+            negs = hardest + [i for i in negs if i not in hardest]
         trip: list[Triple] = [(q.text, p.sentences[pos], context(paras, q.para, pos))]
         trip += [(q.text, p.sentences[i], context(paras, q.para, i)) for i in negs[:in_para]]
         far = others[p.file].best(q.text, q.para, 5)
