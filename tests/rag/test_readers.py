@@ -3,7 +3,7 @@ models that weigh only its logit (no model, no fit)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pytest
@@ -148,16 +148,10 @@ def test_readers_by_name():
 def test_a_question_none_of_whose_words_the_documents_use_is_not_read():
     enc = FixedEncoder({c.text: 5.0 for c in SENTS})
     reader = LearnedReader(encoder=enc, models=MODELS)
-    look = replace_look(_look(SENTS), knows=lambda t: False)
+    look = replace(_look(SENTS), knows=lambda t: False)
     qvec = np.asarray([1.0, 0.0, 0.0], dtype=np.float32)
     d = reader.read("When is the glimmerwort festival?", qvec, SENTS, look)
     assert d.chosen == [] and d.reason == "none of the question's words occur in the documents"
     assert enc.seen is None  # nothing was sent to the cross-encoder
     d = reader.read("Who designed the bridge?", qvec, SENTS, _look(SENTS))
     assert d.chosen and d.reason is None
-
-
-def replace_look(look: Lookup, **changes) -> Lookup:
-    from dataclasses import replace
-
-    return replace(look, **changes)
