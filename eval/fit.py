@@ -8,7 +8,9 @@ measuring set: one document per paragraph, a fifth of the articles left out so t
 questions are unanswerable. Questions a reader must refuse although their paragraph is there
 come from the data too: in a share of the paragraphs (``REMOVED_SHARE``) the sentences holding
 one question's answer are cut out, so that question and any other whose answer they held meet
-the rest of their own paragraph, which still reads as if it answered (``remove_answers``).
+the rest of their own paragraph, which still reads as if it answered (``remove_answers``);
+and a share of the answerable questions is asked again with one of their names swapped for
+one their paragraph never mentions (``swap_names``).
 Each corpus is indexed by the real pipeline and every sampled
 question goes through ``Index.ask`` with a reader that records the candidates it is handed
 and their feature rows instead of deciding. A candidate is labelled as answering when it is a
@@ -45,7 +47,7 @@ import numpy as np
 
 from eval.dataset import QAItem, load_squad
 from eval.metrics import contains_answer
-from rag.answer import Candidate, Decision
+from rag.answer import Candidate, Decision, needs_previous
 from rag.crossencoder import WEIGHTS, load_config
 from rag.features import (
     FIRST_FEATURES,
@@ -60,16 +62,21 @@ from rag.settings import Settings
 from rag.train import (
     FALSE_ABSTENTION_BUDGET,
     FILES,
+    NamePool,
+    Paragraph,
     load,
     paragraph_sentences,
     sha256,
     split,
+    swapped,
     trained_questions,
 )
 
 LEFT_OUT_SHARE = 0.2  # as `rag eval --squad` leaves out
 # paragraphs whose sentences holding one question's answer are cut out (remove_answers)
 REMOVED_SHARE = 0.3
+# answerable questions also asked with one of their names swapped (swap_names)
+SWAPPED_SHARE = 0.3
 WORD_BUDGET = 40  # the median answer's words, on every source (choose_quoting)
 ALSO_GRID = (0.9, 0.7, 0.5, 0.4, 0.3, 0.2, 0.15, 0.1, 0.05)
 
@@ -85,7 +92,8 @@ class Asked:
     labels: np.ndarray  # 1.0 where the candidate answers
     pairs: list[tuple[str, str | None]]  # (sentence, sentence before) per candidate
     ce: dict[int, float] = field(default_factory=dict)  # candidate -> cross-encoder logit
-    # "squad" (answerable), "left-out" (its article is not in the corpus) or "answer-removed"
+    # "squad" (answerable), "left-out" (its article is not in the corpus), "answer-removed"
+    # or "name-swapped"
     kind: str = "squad"
 
 
@@ -180,6 +188,38 @@ def remove_answers(
     return out
 
 
+def swap_names(items: Sequence[QAItem], corpus_dir: Path, share: float, seed: int) -> list[QAItem]:
+    """The items, plus for ``share`` of the answerable ones the question with one of its names
+    (or numbers) that its paragraph mentions swapped for one of the corpus that the paragraph
+    never mentions (``rag.train.swapped``; kind ``name-swapped``, unanswerable): a question
+    that reads as if its paragraph answered it, as SQuAD 2.0's entity swaps do."""
+    rng = random.Random(seed)
+    paras = {}
+    for path in sorted(corpus_dir.iterdir()):
+        text = path.read_text(encoding="utf-8")
+        paras[path.name] = Paragraph(
+            path.name, [text[a:b] for a, b in paragraph_sentences(text)], text
+        )
+    pool = NamePool(list(paras.values()), range(len(paras)))
+    out = list(items)
+    for it in items:
+        if it.answerable and it.type != "answer-removed" and rng.random() < share:
+            other = swapped(it.question, paras[it.sources[0]], pool, rng)
+            if other is not None:
+                out.append(
+                    replace(
+                        it,
+                        id=f"{it.id}-swapped",
+                        question=other,
+                        answers=(),
+                        sources=(),
+                        type="name-swapped",
+                        withheld=it.answers,
+                    )
+                )
+    return out
+
+
 def record(
     corpus: int,
     squad: dict[str, Any],
@@ -197,6 +237,7 @@ def record(
         src.write_text(json.dumps(squad), encoding="utf-8")
         ss = load_squad(src, Path(tmp) / "corpus", LEFT_OUT_SHARE, seed)
         items = remove_answers(ss.items, ss.corpus_dir, REMOVED_SHARE, seed)
+        items = swap_names(items, ss.corpus_dir, SWAPPED_SHARE, seed)
         settings = Settings().with_(
             corpus_dir=ss.corpus_dir, index_dir=Path(tmp) / "index", chroma_url=None
         )
@@ -275,13 +316,20 @@ def add_logits(asked: Sequence[Asked], firsts: Sequence[Logistic], k: int, say: 
 
 def oof_read(first: Logistic, read: Logistic, a: Asked, k: int) -> list[tuple[float, bool, int]]:
     """The candidates read, best first: the read model's probability, whether it answers,
-    and its length in words."""
+    and the words quoting it shows (``shown_words``)."""
     top = read_set(first, a, k)
     if not top:
         return []
     p = read.probabilities(read_rows(a.rows[top], np.array([a.ce[i] for i in top])))
-    out = [(float(p[j]), bool(a.labels[i]), len(a.pairs[i][0].split())) for j, i in enumerate(top)]
+    out = [(float(p[j]), bool(a.labels[i]), shown_words(*a.pairs[i])) for j, i in enumerate(top)]
     return sorted(out, key=lambda t: -t[0])
+
+
+def shown_words(sentence: str, before: str | None) -> int:
+    """The words an answer shows for quoting ``sentence``: with the sentence before, when it
+    cannot be read alone and comes along as context (``rag.answer.build_answer``)."""
+    words = len(sentence.split())
+    return words + len(before.split()) if before and needs_previous(sentence) else words
 
 
 def quote(
@@ -377,7 +425,7 @@ def fit(
             f"abstention_{k.replace('-', '_')}": round(
                 float(np.mean(p_best[kind == k] < threshold)), 4
             )
-            for k in ("left-out", "answer-removed")
+            for k in ("left-out", "answer-removed", "name-swapped")
             if (kind == k).any()
         },
         "threshold": round(threshold, 4),

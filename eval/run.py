@@ -335,6 +335,12 @@ def training_fit() -> str | None:
             if "abstention_answer_removed" in h
             else ""
         )
+        + (
+            f", when a name is swapped for one the paragraph lacks "
+            f"{h['abstention_name_swapped']:.3f}"
+            if "abstention_name_swapped" in h
+            else ""
+        )
         + f", false abstention {h['false_abstention']:.3f}, threshold {h['threshold']:.3f}"
     )
 

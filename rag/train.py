@@ -18,6 +18,7 @@ import argparse
 import hashlib
 import json
 import random
+import re
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -142,6 +143,72 @@ def further_questions(
     return rest[done - first : done - first + n]
 
 
+# a run of capitalised words (a name), or a number
+_NAME_RUN = re.compile(r"[A-Z][\w'’.-]*(?:\s+(?:of\s+|de\s+)?[A-Z][\w'’.-]*)*|\d[\d,.]*\d|\d")
+
+
+def mentions(text: str) -> list[tuple[int, int]]:
+    """Where ``text`` names something: runs of capitalised words (the first word of the text
+    left out, it is capitalised anyway) and numbers."""
+    from rag.lexical import STOPWORDS
+
+    lead = len(text) - len(text.lstrip(" \"'“‘("))
+    out = []
+    for m in _NAME_RUN.finditer(text):
+        start, word = m.start(), m.group(0)
+        if start == lead:  # drop the text's first word from the run
+            rest = re.match(r"\S+\s*", word)
+            start += rest.end() if rest else len(word)
+            word = text[start : m.end()]
+        word = word.rstrip(".,'’")
+        if word and word.lower() not in STOPWORDS and word[0].isalnum():
+            out.append((start, start + len(word)))
+    return out
+
+
+class NamePool:
+    """Every name and number of one file's paragraphs, to swap into a question."""
+
+    def __init__(self, paras: Sequence[Paragraph], members: Sequence[int]) -> None:
+        names: set[str] = set()
+        for pi in members:
+            for sent in paras[pi].sentences:
+                names.update(sent[a:b] for a, b in mentions(sent))
+        self.names = sorted(names)
+        self.numbers = [n for n in self.names if n[0].isdigit()]
+        self.words = [n for n in self.names if not n[0].isdigit()]
+
+
+def swapped(question: str, para: Paragraph, pool: NamePool, rng: random.Random) -> str | None:
+    """``question`` with one of its names (or numbers) that its paragraph mentions replaced by
+    another of the same file that the paragraph never mentions: a question that still looks
+    answerable by the paragraph but is not (the entity swaps of SQuAD 2.0's unanswerable
+    questions). None when the question names nothing the paragraph does."""
+    text = (para.context or " ".join(para.sentences)).lower()
+    spots = [(a, b) for a, b in mentions(question) if question[a:b].lower() in text]
+    if not spots:
+        return None
+    a, b = rng.choice(spots)
+    kind = pool.numbers if question[a].isdigit() else pool.words
+    fresh = [n for n in kind if n.lower() not in text and n.lower() not in question.lower()]
+    size = len(question[a:b].split())
+    alike = [n for n in fresh if len(n.split()) == size] or fresh  # as many words, if any
+    return question[:a] + rng.choice(alike) + question[b:] if alike else None
+
+
+def revisited_questions(
+    qs: Sequence[Question], held: set[int], training: dict[str, Any], n: int, stage: int
+) -> list[Question]:
+    """Questions for a further pass: ``n`` drawn afresh (by ``stage``) from every question of
+    the paragraphs the model first trained on, trained on before or not, so the paragraphs
+    ``python -m eval.fit`` fits on stay untouched."""
+    order = trained_questions(qs, held, random.Random(training["seed"]), len(qs))
+    touched = {q.para for q in order[: training["trained_questions"]]}
+    pool = [q for q in order if q.para in touched]
+    random.Random(training["seed"] + 1000 * stage).shuffle(pool)
+    return pool[:n]
+
+
 class OtherParagraphs:
     """BM25 over every sentence of one file: the best sentences of other paragraphs."""
 
@@ -176,13 +243,16 @@ def training_groups(
     in_para: int,
     out_para: int,
     hard: int = 0,
+    pools: dict[str, NamePool] | None = None,
 ) -> Iterator[tuple[list[Triple], list[float]]]:
     """Per question: its answering sentence, up to ``in_para`` other sentences of the
     paragraph and ``out_para`` of the top five BM25 sentences of other paragraphs.
 
     The first ``hard`` of the paragraph's others are those sharing the most content words
     with the question (the sentences that look as if they answered, as the rest of its
-    paragraph does when the answering sentence is missing); the rest are drawn at random."""
+    paragraph does when the answering sentence is missing); the rest are drawn at random.
+    With ``pools``, the question with one of its names swapped (``swapped``) is one more
+    negative against the answering sentence, when the question has a name to swap."""
     from rag.lexical import tokens
 
     for q in qs:
@@ -199,6 +269,9 @@ def training_groups(
         far = others[p.file].best(q.text, q.para, 5)
         rng.shuffle(far)
         trip += [(q.text, paras[a].sentences[b], context(paras, a, b)) for a, b in far[:out_para]]
+        other = swapped(q.text, p, pools[p.file], rng) if pools else None
+        if other is not None:
+            trip.append((other, p.sentences[pos], context(paras, q.para, pos)))
         yield trip, [1.0] + [0.0] * (len(trip) - 1)
 
 
@@ -220,12 +293,19 @@ def train(args: argparse.Namespace) -> None:
     if prev is None:
         train_qs = trained_questions(qs, held, rng, args.questions)
     else:
-        train_qs = further_questions(qs, held, prev.training, args.questions)
-        rng = random.Random(args.seed + len(prev.training.get("continued", [])) + 1)
+        stage = len(prev.training.get("continued", [])) + 1
+        if args.again:
+            train_qs = revisited_questions(qs, held, prev.training, args.questions, stage)
+        else:
+            train_qs = further_questions(qs, held, prev.training, args.questions)
+        rng = random.Random(args.seed + stage)
+    if args.measure_only:
+        train_qs = []
     by_file: dict[str, list[int]] = {}
     for i, p in enumerate(paras):
         by_file.setdefault(p.file, []).append(i)
     others = {f: OtherParagraphs(paras, members) for f, members in by_file.items()}
+    pools = {f: NamePool(paras, members) for f, members in by_file.items()}
     log(
         f"{len(paras)} paragraphs, {len(qs)} questions; training on {len(train_qs)}, "
         f"{len(held_qs)} held out ({time.time() - t0:.0f} s)"
@@ -246,11 +326,20 @@ def train(args: argparse.Namespace) -> None:
     params = [prm for prm in model.parameters() if prm.requires_grad]
     opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.01)
     groups = list(
-        training_groups(paras, train_qs, others, rng, args.in_para, args.out_para, args.hard)
+        training_groups(
+            paras,
+            train_qs,
+            others,
+            rng,
+            args.in_para,
+            args.out_para,
+            args.hard,
+            pools if args.swap else None,
+        )
     )
     steps = (len(groups) + args.batch_questions - 1) // args.batch_questions
     sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min(1.0, (s + 1) / args.warmup) * max(0.0, 1 - s / steps)
+        opt, lambda s: min(1.0, (s + 1) / args.warmup) * max(0.0, 1 - s / max(1, steps))
     )
     model.train()
     bce = torch.nn.BCEWithLogitsLoss()
@@ -281,7 +370,11 @@ def train(args: argparse.Namespace) -> None:
     held_sample = held_qs[:]
     random.Random(args.seed + 1).shuffle(held_sample)
     held_sample = held_sample[: args.held_questions]
-    fit = held_out_fit(model, cfg, paras, held_sample, others)
+    fit = held_out_fit(model, cfg, paras, held_sample, others, pools)
+    if args.measure_only:  # the model as it was, measured on the held-out questions
+        _, report = choose_threshold(prev or cfg, fit)
+        log(json.dumps(report, indent=1))
+        return
     scale, bias = platt(fit["best_logit"], fit["best_right"], fit["left_out_logit"])
     cfg = ReaderConfig(
         layers=args.layers,
@@ -305,11 +398,11 @@ def train(args: argparse.Namespace) -> None:
             "held_out": report,
         }
     else:
-        stage = {"command": command, "questions": len(train_qs), "steps": steps}
-        stage["training_seconds"] = report.pop("training_seconds")
+        done = {"command": command, "questions": len(train_qs), "steps": steps}
+        done["training_seconds"] = report.pop("training_seconds")
         meta = {
             **prev.training,
-            "continued": [*prev.training.get("continued", []), stage],
+            "continued": [*prev.training.get("continued", []), done],
             "held_out": report,
         }
     save(model, cfg, Path(args.out), meta)
@@ -322,25 +415,40 @@ def held_out_fit(
     paras: Sequence[Paragraph],
     qs: Sequence[Question],
     others: dict[str, OtherParagraphs],
+    pools: dict[str, NamePool],
 ) -> dict[str, list[float]]:
     """Each held-out question against its paragraph's sentences plus the ten best of other
-    paragraphs (its paragraph in the corpus), and against those ten alone (left out)."""
+    paragraphs (its paragraph in the corpus), and against those ten alone (left out); and,
+    where it has a name to swap, the swapped question against its own paragraph's sentences
+    (the best logit of a question that looks answerable and is not)."""
     import torch
 
     from rag.crossencoder import encode_batch
 
-    out: dict[str, list[float]] = {"best_logit": [], "best_right": [], "left_out_logit": []}
+    out: dict[str, list[float]] = {
+        "best_logit": [],
+        "best_right": [],
+        "left_out_logit": [],
+        "swapped_logit": [],
+    }
+    rng = random.Random(0)
     for q in qs:
         p = paras[q.para]
         own = [(q.text, s, context(paras, q.para, i)) for i, s in enumerate(p.sentences)]
         far_at = others[p.file].best(q.text, q.para, 10)
         far = [(q.text, paras[a].sentences[b], context(paras, a, b)) for a, b in far_at]
+        other = swapped(q.text, p, pools[p.file], rng)
+        fake = [(other, s, c) for _, s, c in own] if other else []
         with torch.inference_mode():
-            lg = model(**encode_batch(own + far, cfg)).float().numpy()  # type: ignore[operator]
-        best = int(np.argmax(lg))
+            lg = model(**encode_batch(own + far + fake, cfg)).float().numpy()  # type: ignore[operator]
+        best = int(np.argmax(lg[: len(own) + len(far)]))
         out["best_logit"].append(float(lg[best]))
         out["best_right"].append(float(best in q.positives))
-        out["left_out_logit"].append(float(lg[len(own) :].max()) if far else -20.0)
+        out["left_out_logit"].append(
+            float(lg[len(own) : len(own) + len(far)].max()) if far else -20.0
+        )
+        if fake:
+            out["swapped_logit"].append(float(lg[len(own) + len(far) :].max()))
     return out
 
 
@@ -370,14 +478,19 @@ def choose_threshold(
     still a quote they can check). Reported with the abstention on left-out questions."""
     p_best = np.array([cfg.probability(v) for v in fit["best_logit"]])
     p_out = np.array([cfg.probability(v) for v in fit["left_out_logit"]])
+    p_swap = np.array([cfg.probability(v) for v in fit.get("swapped_logit", [])])
     t = float(np.quantile(p_best, FALSE_ABSTENTION_BUDGET))
-    return round(t, 4), {
+    report = {
         "questions": len(p_best),
         "best_sentence_right": round(float(np.mean(fit["best_right"])), 4),
         "false_abstention": round(float(np.mean(p_best < t)), 4),
         "abstention_left_out": round(float(np.mean(p_out < t)), 4),
         "threshold": round(t, 4),
     }
+    if len(p_swap):
+        report["abstention_swapped"] = round(float(np.mean(p_swap < t)), 4)
+        report["swapped_questions"] = len(p_swap)
+    return round(t, 4), report
 
 
 def save(model: object, cfg: ReaderConfig, out: Path, meta: dict[str, object]) -> None:
@@ -423,6 +536,24 @@ def main(argv: Sequence[str] | None = None) -> None:
         help="of the --in-para negatives, how many are the paragraph's sentences sharing the "
         "most words with the question (the rest are drawn at random)",
     )
+    ap.add_argument(
+        "--swap",
+        action="store_true",
+        help="add each question with one of its names swapped for another of the file, "
+        "against its answering sentence, as a negative",
+    )
+    ap.add_argument(
+        "--again",
+        action="store_true",
+        help="with --continue-from: a further pass over the questions of the paragraphs it "
+        "trained on, trained on before or not",
+    )
+    ap.add_argument(
+        "--measure-only",
+        action="store_true",
+        help="with --continue-from: measure that model on the held-out questions; train "
+        "and write nothing",
+    )
     ap.add_argument("--lr", type=float, default=4e-5)
     ap.add_argument("--warmup", type=int, default=60)
     ap.add_argument("--held-share", type=float, default=0.08)
@@ -436,6 +567,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     args = ap.parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)  # recorded with the model
+    if (args.again or args.measure_only) and not args.continue_from:
+        ap.error("--again and --measure-only need --continue-from")
     if not (Path(args.data) / FILES[0]).is_file():
         sys.exit(f"error: no SQuAD-shifts files in {args.data} (expected {', '.join(FILES)})")
     train(args)

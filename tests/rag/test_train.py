@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -45,22 +46,57 @@ def test_training_writes_a_model_the_reader_loads(tmp_path: Path) -> None:
     assert [c["questions"] for c in cfg2["training"]["continued"]] == [6]
     assert "--continue-from" in cfg2["training"]["continued"][0]["command"]
 
+    # a further pass with swapped names, then measured without writing anything
+    again = tmp_path / "again"
+    main(["--data", str(DATA), "--out", str(again), "--continue-from", str(more),
+          "--questions", "6", "--held-questions", "12", "--again", "--swap"])
+    cfg3 = json.loads((again / "config.json").read_text())
+    assert [c["questions"] for c in cfg3["training"]["continued"]] == [6, 6]
+    assert "--swap" in cfg3["training"]["continued"][1]["command"]
+    measured = tmp_path / "measured"
+    main(["--data", str(DATA), "--out", str(measured), "--continue-from", str(again),
+          "--held-questions", "12", "--measure-only"])
+    assert not measured.exists()
 
-def test_further_questions_come_after_the_trained_ones_from_the_same_paragraphs() -> None:
+
+def _first_trained() -> tuple[list[Any], set[int], list[Any], dict[str, int]]:
+    """100 questions over 10 paragraphs (one held out), and the 5 a model first trained on."""
     import random
 
-    from rag.train import Question, further_questions, trained_questions
+    from rag.train import Question, trained_questions
 
     qs = [Question(f"q{i}", i % 10, frozenset({0})) for i in range(100)]
     held = {9}
     first = trained_questions(qs, held, random.Random(4), 5)
-    touched = {q.para for q in first}
-    meta = {"seed": 4, "trained_questions": 5}
+    return qs, held, first, {"seed": 4, "trained_questions": 5}
+
+
+def test_further_questions_come_after_the_trained_ones_from_the_same_paragraphs() -> None:
+    from rag.train import further_questions
+
+    qs, held, first, meta = _first_trained()
     more = further_questions(qs, held, meta, 7)
-    assert len(more) == 7 and all(q.para in touched for q in more)
+    assert len(more) == 7 and {q.para for q in more} <= {q.para for q in first}
     assert not {q.text for q in more} & {q.text for q in first}
     again = further_questions(qs, held, {**meta, "continued": [{"questions": 7}]}, 3)
     assert not {q.text for q in again} & {q.text for q in more + first}
+
+
+def test_a_further_pass_revisits_only_the_paragraphs_first_trained_on() -> None:
+    from rag.train import revisited_questions
+
+    qs, held, first, meta = _first_trained()
+    again = revisited_questions(qs, held, meta, 30, stage=1)
+    assert len(again) == 30 and {q.para for q in again} <= {q.para for q in first}
+    assert {q.text for q in first} & {q.text for q in again}  # trained on before, or not
+    assert revisited_questions(qs, held, meta, 30, stage=2) != again  # drawn afresh
+
+
+def test_measuring_only_needs_a_model_to_measure(tmp_path: Path) -> None:
+    from rag.train import main
+
+    with pytest.raises(SystemExit):
+        main(["--data", str(tmp_path), "--measure-only"])
 
 
 def test_a_folder_without_the_data_is_refused(tmp_path: Path) -> None:

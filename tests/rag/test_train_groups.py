@@ -5,7 +5,15 @@ from __future__ import annotations
 
 import random
 
-from rag.train import OtherParagraphs, Paragraph, Question, training_groups
+from rag.train import (
+    NamePool,
+    OtherParagraphs,
+    Paragraph,
+    Question,
+    mentions,
+    swapped,
+    training_groups,
+)
 
 PARAS = [
     Paragraph(
@@ -18,14 +26,14 @@ PARAS = [
             "Tourists climb it.",
         ],
     ),
-    Paragraph("f", ["A ferry crosses the harbour.", "The arch of the opera house is white."]),
+    Paragraph("f", ["A ferry crosses the harbour.", "The arch of the Opera House is white."]),
 ]
 Q = Question("Which firm designed the harbour bridge arch?", 0, frozenset({1}))
 
 
 def _negatives(hard: int, seed: int) -> list[str]:
     others = {"f": OtherParagraphs(PARAS, [0, 1])}
-    (trip, labels), = training_groups(PARAS, [Q], others, random.Random(seed), 2, 0, hard)
+    ((trip, labels),) = training_groups(PARAS, [Q], others, random.Random(seed), 2, 0, hard)
     assert labels == [1.0, 0.0, 0.0] and trip[0][1] == PARAS[0].sentences[1]
     return [s for _, s, _ in trip[1:]]
 
@@ -38,3 +46,42 @@ def test_a_hard_negative_is_the_paragraphs_sentence_sharing_most_words_with_the_
 def test_without_hard_negatives_the_paragraphs_others_are_drawn_at_random() -> None:
     firsts = {_negatives(0, seed)[0] for seed in range(12)}
     assert len(firsts) > 1
+
+
+def test_mentions_are_names_and_numbers_not_the_first_word() -> None:
+    text = "When did Queen Elizabeth open the Sydney Harbour Bridge in 1932?"
+    assert [text[a:b] for a, b in mentions(text)] == [
+        "Queen Elizabeth",
+        "Sydney Harbour Bridge",
+        "1932",
+    ]
+    assert [text[a:b] for a, b in mentions("Sydney opened it.")] == []
+
+
+def test_a_swapped_question_names_what_its_paragraph_never_mentions() -> None:
+    paras = [
+        Paragraph(
+            "f", ["The bridge in Sydney opened in 1932.", "Engineers from Britain built it."]
+        ),
+        Paragraph("f", ["The tunnel in Melbourne opened in 1990."]),
+    ]
+    pool = NamePool(paras, [0, 1])
+    q = "When did the bridge in Sydney open?"
+    for seed in range(5):
+        out = swapped(q, paras[0], pool, random.Random(seed))
+        assert out == "When did the bridge in Melbourne open?"
+    q = "What opened in 1932?"
+    assert swapped(q, paras[0], pool, random.Random(0)) == "What opened in 1990?"
+    # nothing of the question is in its paragraph: nothing to swap
+    assert swapped("Who built the tunnel?", paras[0], pool, random.Random(0)) is None
+
+
+def test_with_name_pools_the_swapped_question_is_a_negative_against_the_answer() -> None:
+    others = {"f": OtherParagraphs(PARAS, [0, 1])}
+    pools = {"f": NamePool(PARAS, [0, 1])}
+    q = Question("Which engineers from Britain designed the arch?", 0, frozenset({1}))
+    ((trip, labels),) = training_groups(PARAS, [q], others, random.Random(0), 1, 0, 0, pools)
+    assert labels == [1.0, 0.0, 0.0]
+    swap_q, sentence, _ = trip[-1]
+    assert sentence == PARAS[0].sentences[1]
+    assert swap_q == "Which engineers from Opera House designed the arch?"

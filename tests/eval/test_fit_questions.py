@@ -1,4 +1,4 @@
-"""``eval.fit``'s questions that meet their own paragraph without its answer."""
+"""``eval.fit``: the questions it asks a reader to refuse, and how it counts an answer's words."""
 
 from __future__ import annotations
 
@@ -44,3 +44,35 @@ def test_other_questions_keep_their_answers_and_a_one_sentence_paragraph_is_not_
     assert kept.answerable and kept.answers[0] in (tmp_path / "a.txt").read_text()
     assert out[2] == items[2] and (tmp_path / "b.txt").read_text() == "Only Bradfield designed it."
     assert out[3] == items[3]
+
+
+def test_a_swapped_question_is_added_unanswerable_and_names_what_its_paragraph_lacks(
+    tmp_path: Path,
+) -> None:
+    from eval.fit import swap_names
+
+    (tmp_path / "a.txt").write_text(TEXT, encoding="utf-8")
+    (tmp_path / "b.txt").write_text(
+        "The tunnel was designed by Mary Nolan in 1990.", encoding="utf-8"
+    )
+    items = [
+        QAItem(
+            "1", "Who designed the bridge that opened in 1932?", ("John Bradfield",), ("a.txt",)
+        ),
+        QAItem("2", "Who paid?", (), (), "left-out", ("the state",)),
+    ]
+    out = swap_names(items, tmp_path, 1.0, seed=0)
+    assert out[:2] == items
+    (swap,) = out[2:]
+    assert swap.question == "Who designed the bridge that opened in 1990?"
+    assert not swap.answerable and swap.type == "name-swapped"
+    assert swap.withheld == ("John Bradfield",)
+
+
+def test_an_answer_counts_the_words_of_the_context_a_quote_brings_along() -> None:
+    from eval.fit import shown_words
+
+    before = "Putin met the envoy in Moscow on Thursday."
+    assert shown_words("The talks lasted three hours.", before) == 5
+    assert shown_words("He said the talks went well.", before) == 6 + 8
+    assert shown_words("He said the talks went well.", None) == 6
