@@ -68,7 +68,7 @@ def index_until(corpus: Path, index_dir: Path, at_least: int, sig: int) -> tuple
 
 def test_interrupted_indexing_still_answers_and_rerun_completes(tmp_path, embedder):
     corpus = tmp_path / "corpus"
-    info = synth_corpus(corpus, chunks=130, seed=7)
+    info = synth_corpus(corpus, chunks=300, seed=7)  # commits for long enough to stop it
     total = len(info.docs)
     assert total >= 10
     index_dir = tmp_path / "index"
