@@ -5,8 +5,10 @@
 Each question is paired with the sentence of its paragraph that holds the answer (positive),
 other sentences of that paragraph, and the sentences of other paragraphs of the same file
 that BM25 ranks highest for it (negatives, as when the question's own paragraph is not in
-the corpus). The loss is binary cross-entropy per pair plus a softmax over each question's
-group, so the logit both ranks and separates. A held-out share of paragraphs (never trained
+the corpus); with ``--swap``, also the question with one of its names swapped for one its
+paragraph never mentions, against its own answering sentence (``swapped``). The loss is binary
+cross-entropy per pair plus a softmax over each question's group, so the logit both ranks and
+separates. A held-out share of paragraphs (never trained
 on) then fits the calibration ``P = sigmoid(a * logit + b)`` of the best sentence's logit,
 and the abstention threshold (the rule is in ``choose_threshold``). XQuAD and
 ``eval/qa.jsonl`` are never read here.
