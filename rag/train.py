@@ -8,10 +8,9 @@ that BM25 ranks highest for it (negatives, as when the question's own paragraph 
 the corpus); with ``--swap``, also the question with one of its names swapped for one its
 paragraph never mentions, against its own answering sentence (``swapped``). The loss is binary
 cross-entropy per pair plus a softmax over each question's group, so the logit both ranks and
-separates. A held-out share of paragraphs (never trained
-on) then fits the calibration ``P = sigmoid(a * logit + b)`` of the best sentence's logit,
-and the abstention threshold (the rule is in ``choose_threshold``). XQuAD and
-``eval/qa.jsonl`` are never read here.
+separates. A held-out share of paragraphs (never trained on) then fits the calibration
+``P = sigmoid(a * logit + b)`` of the best sentence's logit, and the abstention threshold (the
+rule is in ``choose_threshold``). XQuAD and ``eval/qa.jsonl`` are never read here.
 """
 
 from __future__ import annotations
