@@ -330,16 +330,13 @@ def training_fit() -> str | None:
         f"questions asked through the pipeline, not a measuring set): best sentence right "
         f"{h['best_sentence_right']:.3f} (the rules' first pick {h['rules_first_right']:.3f}), "
         f"abstention when the article is left out {h['abstention_left_out']:.3f}"
-        + (
-            f", when the answering sentences are cut out {h['abstention_answer_removed']:.3f}"
-            if "abstention_answer_removed" in h
-            else ""
-        )
-        + (
-            f", when a name is swapped for one the paragraph lacks "
-            f"{h['abstention_name_swapped']:.3f}"
-            if "abstention_name_swapped" in h
-            else ""
+        + "".join(
+            f", {when} {h[key]:.3f}"
+            for key, when in (
+                ("abstention_answer_removed", "when the answering sentences are cut out"),
+                ("abstention_name_swapped", "when a name is swapped for one the paragraph lacks"),
+            )
+            if key in h
         )
         + f", false abstention {h['false_abstention']:.3f}, threshold {h['threshold']:.3f}"
     )

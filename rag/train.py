@@ -175,9 +175,8 @@ class NamePool:
         for pi in members:
             for sent in paras[pi].sentences:
                 names.update(sent[a:b] for a, b in mentions(sent))
-        self.names = sorted(names)
-        self.numbers = [n for n in self.names if n[0].isdigit()]
-        self.words = [n for n in self.names if not n[0].isdigit()]
+        self.numbers = sorted(n for n in names if n[0].isdigit())
+        self.words = sorted(n for n in names if not n[0].isdigit())
 
 
 def swapped(question: str, para: Paragraph, pool: NamePool, rng: random.Random) -> str | None:
@@ -300,8 +299,6 @@ def train(args: argparse.Namespace) -> None:
         else:
             train_qs = further_questions(qs, held, prev.training, args.questions)
         rng = random.Random(args.seed + stage)
-    if args.measure_only:
-        train_qs = []
     by_file: dict[str, list[int]] = {}
     for i, p in enumerate(paras):
         by_file.setdefault(p.file, []).append(i)
@@ -321,6 +318,16 @@ def train(args: argparse.Namespace) -> None:
 
         state = load_file(str(Path(args.continue_from) / WEIGHTS))
         model.load_state_dict({k: v.float() for k, v in state.items()}, strict=False)
+    held_sample = held_qs[:]
+    random.Random(args.seed + 1).shuffle(held_sample)
+    held_sample = held_sample[: args.held_questions]
+    if prev is not None and args.measure_only:  # the model as it is, on held-out questions
+        model.eval()
+        _, report = choose_threshold(
+            prev, held_out_fit(model, cfg, paras, held_sample, others, pools)
+        )
+        log(json.dumps(report, indent=1))
+        return
     names = set(trained_names(model))
     for n, prm in model.named_parameters():
         prm.requires_grad = n in names
@@ -340,7 +347,7 @@ def train(args: argparse.Namespace) -> None:
     )
     steps = (len(groups) + args.batch_questions - 1) // args.batch_questions
     sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min(1.0, (s + 1) / args.warmup) * max(0.0, 1 - s / max(1, steps))
+        opt, lambda s: min(1.0, (s + 1) / args.warmup) * max(0.0, 1 - s / steps)
     )
     model.train()
     bce = torch.nn.BCEWithLogitsLoss()
@@ -368,14 +375,7 @@ def train(args: argparse.Namespace) -> None:
     train_secs = time.time() - t0
 
     model.eval()
-    held_sample = held_qs[:]
-    random.Random(args.seed + 1).shuffle(held_sample)
-    held_sample = held_sample[: args.held_questions]
     fit = held_out_fit(model, cfg, paras, held_sample, others, pools)
-    if args.measure_only:  # the model as it was, measured on the held-out questions
-        _, report = choose_threshold(prev or cfg, fit)
-        log(json.dumps(report, indent=1))
-        return
     scale, bias = platt(fit["best_logit"], fit["best_right"], fit["left_out_logit"])
     cfg = ReaderConfig(
         layers=args.layers,
