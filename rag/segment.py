@@ -97,8 +97,31 @@ def _english() -> Any:
 
     class FastEnglish(English):  # type: ignore[misc,valid-type]
         AbbreviationReplacer = Replacer
+        Abbreviation = with_references(English.Abbreviation)
 
     return FastEnglish
+
+
+# Abbreviations of scholarly writing that pysbd 0.3.4 lacks. Each only ever stands before what
+# it refers to ("cf. Table 2", "Eq. (5)", "Vol. II"), so like "Dr." none ends a sentence, even
+# before a capital. Without them "cf. Table 2." and "Eq. (5)" became sentences of their own.
+REFERENCE_ABBREVIATIONS = (
+    "cf", "eq", "eqs", "figs", "secs", "refs", "sect", "chap", "vol", "thm", "appx", "ibid",
+)  # fmt: skip
+# abbreviations that may end a sentence, though rarely; pysbd keeps them when a lower-case
+# word or a number follows ("approx. 5 km", "resp. the second")
+ABBREVIATIONS = ("approx", "resp")
+
+
+def with_references(base: Any) -> Any:
+    """``base`` (pysbd's abbreviation lists) with ``REFERENCE_ABBREVIATIONS`` and
+    ``ABBREVIATIONS`` added."""
+
+    class Abbreviation(base):  # type: ignore[misc,valid-type]
+        ABBREVIATIONS = [*base.ABBREVIATIONS, *REFERENCE_ABBREVIATIONS, *ABBREVIATIONS]
+        PREPOSITIVE_ABBREVIATIONS = [*base.PREPOSITIVE_ABBREVIATIONS, *REFERENCE_ABBREVIATIONS]
+
+    return Abbreviation
 
 
 def sentence_spans(paragraph: str) -> list[tuple[int, int]]:
