@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -177,7 +178,11 @@ def ask_cmd(
         raise InputError(f"no such questions file: {questions}")
     idx = open_index(settings)
     if questions is not None:
-        answered = []
+        from tqdm import tqdm
+
+        answered, errors, t0 = [], 0, time.perf_counter()
+        # a running count on a terminal's stderr; stdout stays one JSON object per line
+        bar = tqdm(unit=" questions", desc="asking", file=sys.stderr, disable=None, leave=False)
         for qid, q, problem in _read_questions(questions, settings.max_question_chars):
             rec: dict[str, Any] = {"id": qid, "question": q, "error": problem}
             if q is not None:
@@ -187,7 +192,16 @@ def ask_cmd(
                     rec = {"id": qid, **answer.to_dict()}
                 except RagError as e:
                     rec["error"] = str(e)
+            errors += rec.get("error") is not None
             click.echo(json.dumps(rec, ensure_ascii=False))
+            bar.update()
+        bar.close()
+        refused = sum(a.abstained for a in answered)
+        click.echo(
+            f"{len(answered)} answered ({refused} refused as not in the documents), "
+            f"{errors} not asked, in {time.perf_counter() - t0:.1f} s",
+            err=True,
+        )
         if export is not None:
             write_export(answered, export[0], export[1])
             click.echo(f"wrote {export[1]}", err=True)

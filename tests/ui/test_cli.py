@@ -52,10 +52,14 @@ def test_questions_file_gives_one_json_per_line(built, capsys, tmp_path):
         '{"id": "b", "question": ""}\n',
         encoding="utf-8",
     )
-    code, out, _ = _run(capsys, "--index-dir", str(built.index_dir), "ask", "--questions", str(f))
+    code, out, err = _run(
+        capsys, "--index-dir", str(built.index_dir), "ask", "--questions", str(f)
+    )
     lines = [json.loads(x) for x in out.splitlines()]
     assert code == 0 and [x["id"] for x in lines] == ["a", "b"]
     assert "answer" in lines[0] and "error" in lines[1]
+    refused = int(lines[0]["abstained"])
+    assert f"1 answered ({refused} refused as not in the documents), 1 not asked" in err
     plain = tmp_path / "qs.txt"
     plain.write_text("Who is Jens Stoltenberg?\nWhat is NATO?\n", encoding="utf-8")
     code, out, _ = _run(
