@@ -25,7 +25,7 @@ def test_training_writes_a_model_the_reader_loads(tmp_path: Path) -> None:
 
     out = tmp_path / "reader"
     main(["--data", str(DATA), "--out", str(out), "--layers", "1", "--questions", "12",
-          "--held-questions", "12", "--seed", "3"])
+          "--held-questions", "12", "--seed", "3", "--device", "cpu"])
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["layers"] == 1 and cfg["training"]["seed"] == 3
     assert set(cfg["training"]["data_sha256"]) == {
@@ -97,6 +97,23 @@ def test_measuring_only_needs_a_model_to_measure(tmp_path: Path) -> None:
 
     with pytest.raises(SystemExit):
         main(["--data", str(tmp_path), "--measure-only"])
+
+
+def test_a_device_torch_cannot_use_is_refused_before_the_data_is_read(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import torch
+
+    from rag.train import main
+
+    for device, says in (("gpu0", "not a torch device"), ("meta", "only cpu and cuda")):
+        with pytest.raises(SystemExit):
+            main(["--data", str(tmp_path), "--device", device])
+        assert f"--device {device}: {says}" in capsys.readouterr().err
+    if not torch.cuda.is_available():
+        with pytest.raises(SystemExit):
+            main(["--data", str(tmp_path), "--device", "cuda"])
+        assert "this torch sees no CUDA device" in capsys.readouterr().err
 
 
 def test_a_folder_without_the_data_is_refused(tmp_path: Path) -> None:
