@@ -77,7 +77,7 @@ LEFT_OUT_SHARE = 0.2  # as `rag eval --squad` leaves out
 REMOVED_SHARE = 0.3
 # answerable questions also asked with one of their names swapped (swap_names)
 SWAPPED_SHARE = 0.3
-WORD_BUDGET = 40  # the median answer's words, on every source (choose_quoting)
+WORD_BUDGET = 40  # the median answer's words, on every corpus (choose_quoting)
 ALSO_GRID = (0.9, 0.7, 0.5, 0.4, 0.3, 0.2, 0.15, 0.1, 0.05)
 
 
@@ -346,19 +346,20 @@ def quote(
 def choose_quoting(
     oof: Sequence[list[tuple[float, bool, int]]],
     answerable: np.ndarray,
-    source: np.ndarray,
+    corpus: np.ndarray,
     threshold: float,
 ) -> tuple[float, int, dict[str, float]]:
     """How many sentences an answer quotes: the rule (a further sentence at probability
     ``also`` or above, at most ``most`` in all) under which answered, answerable questions
     most often have the answer among the quotes, while the median answer stays within
-    ``WORD_BUDGET`` words on every source trained on."""
+    ``WORD_BUDGET`` words on every corpus asked. Each corpus, not each source, since a user's
+    documents are one corpus: pooled over a source's corpora, the median hid one at 41 words."""
     best: tuple[float, float, int] | None = None
     for most in (1, 2, 3):
         for also in ALSO_GRID:
             hits: list[bool] = []
-            words: dict[int, list[int]] = {int(s): [] for s in set(source.tolist())}
-            for reads, ans, src in zip(oof, answerable, source, strict=True):
+            words: dict[int, list[int]] = {int(c): [] for c in set(corpus.tolist())}
+            for reads, ans, src in zip(oof, answerable, corpus, strict=True):
                 if not reads or reads[0][0] < threshold:
                     continue
                 chosen = quote(reads, also, most, threshold)
@@ -370,12 +371,12 @@ def choose_quoting(
             hit = float(np.mean(hits))
             if best is None or hit > best[0] + 1e-9:
                 best = (hit, also, most)
-    assert best is not None  # one sentence is always within the budget on these sources
+    assert best is not None  # one sentence is always within the budget on these corpora
     return best[1], best[2], {"answer_among_quotes": round(best[0], 4)}
 
 
 def fit(
-    asked: list[Asked], k: int, c: float, groups: int, say: Any
+    asked: list[Asked], k: int, c: float, say: Any
 ) -> tuple[ReaderModels, dict[str, Any]]:
     def stack(sub: Sequence[Asked]) -> tuple[np.ndarray, np.ndarray]:
         return np.vstack([a.rows for a in sub]), np.concatenate([a.labels for a in sub])
@@ -391,12 +392,12 @@ def fit(
     # out of fold: each question judged by models that never saw its corpus
     probs, right, answerable, found, rules_right, kinds = [], [], [], [], [], []
     oof: list[list[tuple[float, bool, int]]] = []
-    sources: list[int] = []
+    corpora_of: list[int] = []
     for f in (0, 1):
         for a in folds[f]:
             reads = oof_read(first_oof[f], read_oof[f], a, k)
             oof.append(reads)
-            sources.append(a.corpus // groups)
+            corpora_of.append(a.corpus)
             probs.append(reads[0][0] if reads else 0.0)
             right.append(bool(reads) and reads[0][1])
             answerable.append(a.answerable)
@@ -409,7 +410,7 @@ def fit(
     fnd = np.array(found)
     kind = np.array(kinds)
     threshold = choose_threshold(p_best, fnd)
-    also, most, quoting = choose_quoting(oof, ans, np.array(sources), threshold)
+    also, most, quoting = choose_quoting(oof, ans, np.array(corpora_of), threshold)
     report = {
         "questions": len(asked),
         "answerable": int(ans.sum()),
@@ -513,7 +514,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             asked += record(i, squad, args.questions, args.seed + i, log)
         if cache:
             _keep(cache, asked, weights)
-    models, report = fit(asked, args.read_top, args.c, args.groups, log)
+    models, report = fit(asked, args.read_top, args.c, log)
     if cache:  # with the cross-encoder's logits now, so a refit need not read again
         _keep(cache, asked, weights)
     report["seconds"] = round(time.time() - t0)

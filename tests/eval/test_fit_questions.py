@@ -76,3 +76,23 @@ def test_an_answer_counts_the_words_of_the_context_a_quote_brings_along() -> Non
     assert shown_words("The talks lasted three hours.", before) == 5
     assert shown_words("He said the talks went well.", before) == 6 + 8
     assert shown_words("He said the talks went well.", None) == 6
+
+
+def test_the_word_budget_holds_on_every_corpus_not_only_pooled() -> None:
+    import numpy as np
+
+    from eval.fit import choose_quoting, quote
+
+    # (probability, answers, words shown) of the sentences read, best first. A second
+    # sentence holds the answer more often, but on corpus 0 it brings the median to 50 words;
+    # pooled with corpus 1's many short answers the median would stay at 20
+    long = [(0.9, False, 25), (0.5, True, 25)]
+    short = [(0.9, False, 10), (0.5, True, 10)]
+    oof = [long] * 10 + [short] * 30
+    corpus = np.array([0] * 10 + [1] * 30)
+    also, most, report = choose_quoting(oof, np.ones(40, dtype=bool), corpus, threshold=0.1)
+    assert quote(long, also, most, 0.1) == [0]  # one sentence, within the budget
+    assert report["answer_among_quotes"] == 0.0
+    # with corpus 0 as short as corpus 1, the second sentence is quoted
+    also, most, report = choose_quoting([short] * 40, np.ones(40, dtype=bool), corpus, 0.1)
+    assert quote(short, also, most, 0.1) == [0, 1] and report["answer_among_quotes"] == 1.0
