@@ -106,11 +106,11 @@ def _english() -> Any:
 # it refers to ("cf. Table 2", "Eq. (5)", "Vol. II"), so like "Dr." none ends a sentence, even
 # before a capital. Without them "cf. Table 2." and "Eq. (5)" became sentences of their own.
 REFERENCE_ABBREVIATIONS = (
-    "cf", "eq", "eqs", "figs", "secs", "refs", "sect", "chap", "vol", "thm", "appx", "ibid",
+    "cf", "eq", "eqs", "figs", "secs", "refs", "sect", "chap", "vol", "thm", "appx",
 )  # fmt: skip
-# abbreviations that may end a sentence, though rarely; pysbd keeps them when a lower-case
-# word or a number follows ("approx. 5 km", "resp. the second")
-ABBREVIATIONS = ("approx", "resp")
+# abbreviations that may end a sentence ("Ibid." is often a whole note); pysbd keeps them when
+# a lower-case word or a number follows ("approx. 5 km", "ibid., p. 4")
+ABBREVIATIONS = ("approx", "resp", "ibid")
 
 
 def with_references(base: Any) -> Any:
