@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from bisect import bisect_right
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date as _date
 
@@ -119,7 +120,9 @@ class _Builder:
         self.spans: list[Span] = []
         self.size = 0
 
-    def add(self, orig_start: int, orig_end: int) -> None:
+    def add(self, orig_start: int, orig_end: int, as_text: str | None = None) -> None:
+        """Append ``original[orig_start:orig_end]``, or ``as_text`` of the same length in its
+        place (a space for a line break that only wraps a sentence)."""
         if orig_end <= orig_start:
             return
         last = self.spans[-1] if self.spans else None
@@ -133,7 +136,9 @@ class _Builder:
             )
         else:
             self.spans.append(Span(self.size, orig_start, orig_end - orig_start))
-        self.parts.append(self.original[orig_start:orig_end])
+        text = self.original[orig_start:orig_end] if as_text is None else as_text
+        assert len(text) == orig_end - orig_start
+        self.parts.append(text)
         self.size += orig_end - orig_start
 
 
@@ -220,6 +225,48 @@ def _plain(line: str, markdown: bool = True) -> str:
     return "".join(line[a:b] for a, b in kept).strip()
 
 
+# lines of a hard-wrapped text (a PDF's text layer, a plain-text file wrapped at 72 columns)
+# are at most this long; longer lines are paragraphs. Narrower than WRAP_MIN, they are a list
+WRAP_MAX = 200
+WRAP_MIN = 30
+
+
+def wrap_width(lengths: Sequence[int], open_ends: Sequence[bool]) -> int | None:
+    """The width a text's lines were wrapped at, or None when its lines are paragraphs.
+
+    Hard-wrapped, most lines run close to one width and most of those stop mid-sentence
+    (``open_ends``: no closing punctuation); a text whose lines are paragraphs has lines of
+    any length, nearly all of them ending a sentence."""
+    if len(lengths) < 4:
+        return None
+    width = sorted(lengths)[(9 * (len(lengths) - 1)) // 10]
+    if not WRAP_MIN <= width <= WRAP_MAX:
+        return None
+    full = [o for n, o in zip(lengths, open_ends, strict=True) if n >= 0.7 * width]
+    if len(full) < 0.5 * len(lengths) or sum(full) < 0.5 * len(full):
+        return None
+    return width
+
+
+def soft_breaks(lines: Sequence[tuple[int, str]]) -> set[int]:
+    """Of ``(index, visible text)`` lines in order, the indices of those that go on the
+    sentence of the line before, in a hard-wrapped text: the line before is adjacent, nearly
+    the wrap width long and stops mid-sentence, and this one is no list item. A heading,
+    short, never goes on."""
+    open_end = [not t.endswith(_TERMINAL) for _, t in lines]
+    width = wrap_width([len(t) for _, t in lines], open_end)
+    if width is None:
+        return set()
+    return {
+        i
+        for k, (i, text) in enumerate(lines[1:], start=1)
+        if lines[k - 1][0] == i - 1
+        and open_end[k - 1]
+        and len(lines[k - 1][1]) >= 0.6 * width
+        and not _BULLET_RE.match(text)
+    }
+
+
 def is_heading_line(text: str) -> bool:
     """A short line without closing punctuation reads as a heading, not a sentence."""
     t = text.strip()
@@ -236,7 +283,9 @@ def clean(
     the top or bottom of most pages go as well: running titles, page numbers, and the URL and
     date a browser prints on every page. ``markdown``: the text is Markdown, where ``*`` and
     ``_`` mark emphasis; elsewhere (a plain-text review, a web page's text) they are the
-    writer's own characters and stay.
+    writer's own characters and stay. In a hard-wrapped text (a PDF's text layer, a file
+    wrapped at 72 columns) a line break inside a sentence reads as a space (``soft_breaks``),
+    so each cleaned line is a paragraph or a heading, as in a text whose lines are paragraphs.
     """
     lines: list[tuple[int, str]] = []  # (offset of line start, line without its newline)
     pos = 0
@@ -316,6 +365,8 @@ def clean(
             drop.add(i)
         seen.add(key)
 
+    # a hard-wrapped text's lines join into its sentences: such a break becomes a space
+    soft = soft_breaks([(i, plain[i]) for i in range(len(lines)) if i not in drop and plain[i]])
     b = _Builder(original)
     headings: set[int] = set()
     kept: list[str] = []
@@ -327,8 +378,9 @@ def clean(
         if not frags:
             continue
         if prev_end is not None:
-            b.add(prev_end, prev_end + 1)  # the paragraph break is the original's own newline
-        if is_heading_line(plain[i]):
+            # the paragraph break is the original's own newline; a wrap, a space in its place
+            b.add(prev_end, prev_end + 1, " " if i in soft else None)
+        if is_heading_line(plain[i]) and i not in soft and i + 1 not in soft:
             headings.add(b.size)
         for s, e in frags:
             b.add(s, e)

@@ -197,9 +197,10 @@ def _pool(
 
 # names what sentence vectors are made from and what a document's records hold (the byline;
 # sentences with a word in them; text cleaned without gluing words, emphasis in Markdown only;
-# sentences not ended by scholarly reference abbreviations, "cf." or "Eq.");
+# sentences not ended by scholarly reference abbreviations, "cf." or "Eq."; the lines of a
+# hard-wrapped text, a PDF's among them, joined into its sentences);
 # part of every stored version, so changing it re-embeds every document on the next `rag index`
-EMBED_SCHEME = "late-chunked-sentences+title0.6+byline+worded+unglued+refabbr"
+EMBED_SCHEME = "late-chunked-sentences+title0.6+byline+worded+unglued+refabbr+rewrapped"
 TITLE_WEIGHT = 0.6  # the document title's vector, added to each sentence read in a chunk
 
 

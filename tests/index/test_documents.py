@@ -139,6 +139,41 @@ def test_pdf_running_headers_and_footers_are_not_text(docs_index):
     assert [h for _, h in doc.headings] == ["Berth Works", "Traffic"]
 
 
+def test_a_pdf_paragraph_wrapped_over_lines_reads_as_its_sentences(tmp_path: Path):
+    from fpdf import FPDF
+
+    from rag.load import load_document
+    from rag.segment import split_sentences
+
+    said = [
+        "The dredging of the outer channel began in March and is expected to take eleven "
+        "weeks, during which larger vessels will be diverted to the northern anchorage.",
+        "Pilots will board inbound ships two miles further out than usual, and the harbour "
+        "master has asked operators to plan for delays of up to three hours on spring tides.",
+        "The silt lifted from the channel is carried by barge to the reclamation site east of "
+        "the container terminal, where it will raise the ground for a new storage yard.",
+        "Residents along the quay have been promised that work will stop between ten at night "
+        "and six in the morning, except when a tide leaves no other window for the barges.",
+    ]
+    pdf = FPDF()
+    pdf.add_page()
+    pdf.set_font("helvetica", size=12)
+    pdf.multi_cell(0, 6, "Channel Works")
+    pdf.ln(2)
+    for paragraph in (said[:2], said[2:]):  # wrapped at the margin, as a paper's text layer is
+        pdf.multi_cell(0, 6, " ".join(paragraph))
+        pdf.ln(2)
+    pdf.output(str(tmp_path / "works.pdf"))
+    doc = load_document(tmp_path / "works.pdf", "works.pdf")
+    assert doc.original.count("\n") >= 6  # each paragraph over several lines
+    sentences = split_sentences(doc)
+    assert [s.text for s in sentences] == ["Channel Works", *said]
+    assert [s.is_heading for s in sentences] == [True, False, False, False, False]
+    assert doc.title == "Channel Works" and doc.headings == ()  # no wrapped line is a section
+    s = sentences[1]  # quoted from the file across its line ends
+    assert " ".join(doc.original[s.start : s.end].split()) == said[0]
+
+
 def test_a_pdf_quote_gives_its_page_and_section(docs_index):
     index, corpus = docs_index
     a = index.ask("When was the quay wall at berth seven finished?", reader="rules")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import textwrap
 
 import pytest
 from hypothesis import given, settings
@@ -22,12 +23,14 @@ from tests.conftest import CORPUS
 
 
 def _spans_hold(original: str) -> None:
+    """Each kept character maps back to itself; a line break that only wraps a sentence of
+    a hard-wrapped text reads as a space."""
     c = clean(original)
     for sp in c.spans:
-        assert (
-            c.text[sp.clean_start : sp.clean_start + sp.length]
-            == original[sp.orig_start : sp.orig_start + sp.length]
-        )
+        kept = c.text[sp.clean_start : sp.clean_start + sp.length]
+        there = original[sp.orig_start : sp.orig_start + sp.length]
+        assert len(kept) == len(there)
+        assert all(a == b or (a == " " and b == "\n") for a, b in zip(kept, there, strict=True))
 
 
 def test_promo_block_removed_article_kept():
@@ -262,3 +265,58 @@ def test_the_loader_treats_only_markdown_files_as_markdown(tmp_path):
     ]:
         (tmp_path / name).write_text(text, encoding="utf-8")
         assert load_document(tmp_path / name, name).text.endswith(expected), name
+
+
+WRAPPED = [
+    "Transformer models have become the dominant architecture for natural language processing, "
+    "and their accuracy on reading comprehension benchmarks now exceeds that of human annotators "
+    "in several settings. We fine-tune a small cross-encoder on question and sentence pairs drawn "
+    "from new Wikipedia articles, Reddit posts and product reviews.",
+    "The resulting model is calibrated on held-out data, and its threshold is chosen so that at "
+    "most three percent of the answerable questions are refused. It reads three sentences per "
+    "question in about twenty milliseconds on two cores.",
+]
+
+
+def test_a_hard_wrapped_text_joins_its_lines_into_sentences():
+    from rag.segment import split_sentences
+    from rag.types import Document
+
+    original = "Methods\n\n" + "\n\n".join(textwrap.fill(p, 72) for p in WRAPPED) + "\n"
+    assert original.count("\n") > 10  # wrapped at 72 columns
+    c = clean(original)
+    # each paragraph one line of the cleaned text, its wraps spaces; offsets still exact
+    assert c.text.split("\n") == ["Methods", *WRAPPED]
+    _spans_hold(original)
+    assert sorted(c.headings) == [0]  # the heading stays one; no wrapped line is one
+    doc = Document("paper.txt", original, c.text, c.spans, "Methods")
+    sentences = split_sentences(doc)
+    assert [s.text for s in sentences][1:3] == [
+        "Transformer models have become the dominant architecture for natural language "
+        "processing, and their accuracy on reading comprehension benchmarks now exceeds that "
+        "of human annotators in several settings.",
+        "We fine-tune a small cross-encoder on question and sentence pairs drawn from new "
+        "Wikipedia articles, Reddit posts and product reviews.",
+    ]
+    assert [s.is_heading for s in sentences] == [True] + [False] * (len(sentences) - 1)
+    s = sentences[1]  # its offsets span the original's line ends
+    assert " ".join(original[s.start : s.end].split()) == s.text and "\n" in original[s.start : s.end]
+
+
+def _joined(original: str) -> int:
+    """Line breaks of ``original`` that cleaning read as spaces."""
+    c = clean(original)
+    return sum(
+        c.text[sp.clean_start + k] == " " and original[sp.orig_start + k] == "\n"
+        for sp in c.spans
+        for k in range(sp.length)
+    )
+
+
+def test_lines_that_are_paragraphs_or_a_list_are_never_joined():
+    for f in sorted(CORPUS.glob("*.txt")):  # news: one paragraph a line, headings between
+        assert _joined(f.read_text(encoding="utf-8")) == 0, f.name
+    listed = "Shopping\n\n" + "".join(f"- item {n} of the long shopping list\n" for n in range(8))
+    assert _joined(listed) == 0
+    assert _joined("Apples\nPears\nPlums\nGrapes\nCherries\nFigs\n") == 0
+    assert _joined("\n\n".join(textwrap.fill(p, 72) for p in WRAPPED)) > 5
