@@ -225,6 +225,8 @@ def _plain(line: str, markdown: bool = True) -> str:
     return "".join(line[a:b] for a, b in kept).strip()
 
 
+_HYPHENATED = re.compile(r"[^\W\d_]-$")  # a line ending in a word broken at a hyphen
+
 # lines of a hard-wrapped text (a PDF's text layer, a plain-text file wrapped at 72 columns)
 # are at most this long; longer lines are paragraphs. Narrower than WRAP_MIN, they are a list
 WRAP_MAX = 200
@@ -378,8 +380,13 @@ def clean(
         if not frags:
             continue
         if prev_end is not None:
-            # the paragraph break is the original's own newline; a wrap, a space in its place
-            b.add(prev_end, prev_end + 1, " " if i in soft else None)
+            # the paragraph break is the original's own newline; a wrap, a space in its place,
+            # or nothing after a hyphen ("experi-" "ments" reads "experi-ments", as
+            # "well-" "known" reads "well-known")
+            if i not in soft:
+                b.add(prev_end, prev_end + 1)
+            elif not _HYPHENATED.search(kept[-1]):
+                b.add(prev_end, prev_end + 1, " ")
         if is_heading_line(plain[i]) and i not in soft and i + 1 not in soft:
             headings.add(b.size)
         for s, e in frags:

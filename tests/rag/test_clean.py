@@ -320,3 +320,26 @@ def test_lines_that_are_paragraphs_or_a_list_are_never_joined():
     assert _joined(listed) == 0
     assert _joined("Apples\nPears\nPlums\nGrapes\nCherries\nFigs\n") == 0
     assert _joined("\n\n".join(textwrap.fill(p, 72) for p in WRAPPED)) > 5
+
+
+def test_a_word_broken_at_a_wrap_keeps_its_hyphen_and_loses_the_break():
+    original = (
+        "Transformer models have become the dominant archi-\n"
+        "tecture for natural language processing, and their accu-\n"
+        "racy on reading comprehension benchmarks now exceeds that\n"
+        "of human annotators in several settings. We fine-tune a\n"
+        "small cross-encoder on question and sentence pairs drawn\n"
+        "from new Wikipedia articles, Reddit posts and well-\n"
+        "known product reviews.\n"
+    )
+    c = clean(original)
+    assert c.text == (
+        "Transformer models have become the dominant archi-tecture for natural language "
+        "processing, and their accu-racy on reading comprehension benchmarks now exceeds that "
+        "of human annotators in several settings. We fine-tune a small cross-encoder on "
+        "question and sentence pairs drawn from new Wikipedia articles, Reddit posts and "
+        "well-known product reviews."
+    )
+    _spans_hold(original)
+    start, end = map_range(c.spans, c.text.index("well-known"), c.text.index(" product"))
+    assert original[start:end] == "well-\nknown"
