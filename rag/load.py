@@ -10,6 +10,7 @@ import hashlib
 import json
 import os
 import re
+import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
@@ -135,6 +136,14 @@ def _html_text(raw: str) -> tuple[str, dict[str, str]]:
     return "\n".join(line.strip() for line in blocks.split("\n")), meta
 
 
+# the Latin ligatures of Unicode's presentation forms (U+FB00-FB06), spelled out: a PDF's text
+# layer carries them where a font set "fi" as one glyph. The text read from a PDF is this
+# project's own, so every offset points into the spelled-out text
+LIGATURES = str.maketrans(
+    {chr(c): unicodedata.normalize("NFKC", chr(c)) for c in range(0xFB00, 0xFB07)}
+)
+
+
 def _pdf_text(path: Path, name: str, max_chars: int) -> tuple[str, dict[str, str]]:
     from pypdf import PdfReader
     from pypdf.errors import PdfReadError
@@ -151,8 +160,9 @@ def _pdf_text(path: Path, name: str, max_chars: int) -> tuple[str, dict[str, str
             if value and not re.search(r"\.(?:docx?|pdf|odt|rtf)$|^microsoft \w+ - ", value, re.I):
                 meta[key] = value
         for page in reader.pages:
-            # a form feed inside a page would read as a page break
-            pages.append((page.extract_text() or "").replace("\f", " "))
+            # a form feed inside a page would read as a page break; a typeset ligature ("ﬁ"
+            # in "ﬁne-tune") is its letters, as a reader and every tokenizer know them
+            pages.append((page.extract_text() or "").replace("\f", " ").translate(LIGATURES))
             chars += len(pages[-1])
             # compressed streams can unpack to far more text than the file's size
             if chars > max_chars:

@@ -174,6 +174,33 @@ def test_a_pdf_paragraph_wrapped_over_lines_reads_as_its_sentences(tmp_path: Pat
     assert " ".join(doc.original[s.start : s.end].split()) == said[0]
 
 
+def test_a_pdf_ligature_reads_as_its_letters(tmp_path: Path, monkeypatch):
+    """A typeset "ﬁ" (one glyph, U+FB01) in a text layer is "fi" in the text read, so the
+    words it is in match a question's; offsets point into that text, as grounding reads it."""
+    from fpdf import FPDF
+    from pypdf import PageObject
+
+    from eval.metrics import GroundingChecker
+    from rag.lexical import tokens
+    from rag.load import load_document
+    from rag.segment import split_sentences
+
+    pdf = FPDF()
+    pdf.add_page()
+    pdf.set_font("helvetica", size=12)
+    pdf.multi_cell(0, 6, "placeholder")
+    pdf.output(str(tmp_path / "paper.pdf"))
+    # the text layer LaTeX's fonts give (fpdf's core fonts cannot write the ligature glyphs)
+    layer = "We ﬁne-tune the ﬂow model efﬁciently. It ofﬂoads the rest."
+    monkeypatch.setattr(PageObject, "extract_text", lambda self, *a, **k: layer)
+    doc = load_document(tmp_path / "paper.pdf", "paper.pdf")
+    first = split_sentences(doc)[0]
+    assert first.text == "We fine-tune the flow model efficiently."
+    assert {"fine", "flow", "efficiently"} <= set(tokens(first.text))
+    g = GroundingChecker(tmp_path).check("paper.pdf", first.start, first.end, first.text)
+    assert g.ok, g.reason
+
+
 def test_a_pdf_quote_gives_its_page_and_section(docs_index):
     index, corpus = docs_index
     a = index.ask("When was the quay wall at berth seven finished?", reader="rules")
