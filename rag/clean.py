@@ -367,8 +367,14 @@ def clean(
             drop.add(i)
         seen.add(key)
 
-    # a hard-wrapped text's lines join into its sentences: such a break becomes a space
-    soft = soft_breaks([(i, plain[i]) for i in range(len(lines)) if i not in drop and plain[i]])
+    # a hard-wrapped text's lines join into its sentences: such a break becomes a space. A
+    # Markdown heading ("## ...") is a line of its own whatever its length
+    joinable = [
+        (i, plain[i])
+        for i in range(len(lines))
+        if i not in drop and plain[i] and not (markdown and _HEADING_RE.match(lines[i][1]))
+    ]
+    soft = soft_breaks(joinable)
     b = _Builder(original)
     headings: set[int] = set()
     kept: list[str] = []

@@ -322,6 +322,13 @@ def test_lines_that_are_paragraphs_or_a_list_are_never_joined():
     assert _joined("\n\n".join(textwrap.fill(p, 72) for p in WRAPPED)) > 5
 
 
+def test_a_markdown_heading_of_a_wrapped_text_stays_a_line_of_its_own():
+    heading = "## Transformer models and the dominant architecture of the field"
+    original = heading + "\n" + "\n\n".join(textwrap.fill(p, 72) for p in WRAPPED) + "\n"
+    c = clean(original)
+    assert c.text.split("\n") == [heading[3:], *WRAPPED]
+
+
 def test_a_word_broken_at_a_wrap_keeps_its_hyphen_and_loses_the_break():
     original = (
         "Transformer models have become the dominant archi-\n"
