@@ -359,11 +359,11 @@ def choose_quoting(
         for also in ALSO_GRID:
             hits: list[bool] = []
             words: dict[int, list[int]] = {int(c): [] for c in set(corpus.tolist())}
-            for reads, ans, src in zip(oof, answerable, corpus, strict=True):
+            for reads, ans, cor in zip(oof, answerable, corpus, strict=True):
                 if not reads or reads[0][0] < threshold:
                     continue
                 chosen = quote(reads, also, most, threshold)
-                words[int(src)].append(sum(reads[j][2] for j in chosen))
+                words[int(cor)].append(sum(reads[j][2] for j in chosen))
                 if ans:
                     hits.append(any(reads[j][1] for j in chosen))
             if any(float(np.median(w)) > WORD_BUDGET for w in words.values() if w):
