@@ -282,7 +282,8 @@ def train(args: argparse.Namespace) -> None:
 
     prev = load_config(Path(args.continue_from)) if args.continue_from else None
     if prev is not None:  # the same split as the model continued from
-        args.seed, args.layers = prev.training["seed"], prev.layers
+        args.seed = prev.training["seed"]
+        args.layers = args.layers or prev.layers  # more layers: the added ones start as the base's
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
     rng = random.Random(args.seed)
@@ -401,6 +402,8 @@ def train(args: argparse.Namespace) -> None:
         }
     else:
         done = {"command": command, "questions": len(train_qs), "steps": steps}
+        if args.layers != prev.layers:
+            done["layers"] = args.layers
         done["training_seconds"] = report.pop("training_seconds")
         meta = {
             **prev.training,
@@ -528,7 +531,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap = argparse.ArgumentParser(prog="python -m rag.train", description=__doc__.split("\n")[0])
     ap.add_argument("--data", required=True, help="folder with the SQuAD-shifts JSON files")
     ap.add_argument("--out", default=str(Path(__file__).resolve().parent / "models" / "reader"))
-    ap.add_argument("--layers", type=int, default=4)
+    ap.add_argument(
+        "--layers",
+        type=int,
+        help="layers of the base model kept (default 4); with --continue-from, more than the "
+        "model has grows it, the added layers starting as the base model's",
+    )
     ap.add_argument("--max-tokens", type=int, default=MAX_TOKENS)
     ap.add_argument("--questions", type=int, default=8000, help="training questions drawn")
     ap.add_argument("--batch-questions", type=int, default=6)
@@ -580,6 +588,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     args.argv = list(sys.argv[1:] if argv is None else argv)  # recorded with the model
     if (args.again or args.measure_only) and not args.continue_from:
         ap.error("--again and --measure-only need --continue-from")
+    if not args.continue_from:
+        args.layers = args.layers or 4
+    elif args.layers is not None and args.layers < load_config(Path(args.continue_from)).layers:
+        ap.error("--layers: a continued model can grow, not shrink")
     check_device(ap, args.device)
     if not (Path(args.data) / FILES[0]).is_file():
         sys.exit(f"error: no SQuAD-shifts files in {args.data} (expected {', '.join(FILES)})")

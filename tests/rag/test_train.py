@@ -46,13 +46,15 @@ def test_training_writes_a_model_the_reader_loads(tmp_path: Path) -> None:
     assert [c["questions"] for c in cfg2["training"]["continued"]] == [6]
     assert "--continue-from" in cfg2["training"]["continued"][0]["command"]
 
-    # a further pass with swapped names, then measured without writing anything
+    # a further pass with swapped names, grown by a layer, then measured without writing
     again = tmp_path / "again"
     main(["--data", str(DATA), "--out", str(again), "--continue-from", str(more),
-          "--questions", "6", "--held-questions", "12", "--again", "--swap"])
+          "--questions", "6", "--held-questions", "12", "--again", "--swap", "--layers", "2"])
     cfg3 = json.loads((again / "config.json").read_text())
     assert [c["questions"] for c in cfg3["training"]["continued"]] == [6, 6]
     assert "--swap" in cfg3["training"]["continued"][1]["command"]
+    assert cfg3["layers"] == 2 and cfg3["training"]["continued"][1]["layers"] == 2
+    assert CrossEncoder(again).logits("Who won?", [("Smith won the race.", None)]).shape == (1,)
     measured = tmp_path / "measured"
     main(["--data", str(DATA), "--out", str(measured), "--continue-from", str(again),
           "--held-questions", "12", "--measure-only"])
@@ -97,6 +99,17 @@ def test_measuring_only_needs_a_model_to_measure(tmp_path: Path) -> None:
 
     with pytest.raises(SystemExit):
         main(["--data", str(tmp_path), "--measure-only"])
+
+
+def test_a_continued_model_can_grow_but_not_shrink(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from rag.crossencoder import MODEL_DIR
+    from rag.train import main
+
+    with pytest.raises(SystemExit):
+        main(["--data", str(tmp_path), "--continue-from", str(MODEL_DIR), "--layers", "1"])
+    assert "can grow, not shrink" in capsys.readouterr().err
 
 
 def test_a_device_torch_cannot_use_is_refused_before_the_data_is_read(
