@@ -37,6 +37,7 @@ from rag.crossencoder import (
     ReaderConfig,
     load_config,
 )
+from rag.errors import RagError
 
 FILES = ("new_wiki_v1.0.json", "reddit_v1.0.json", "amazon_reviews_v1.0.json")
 # the share of answerable held-out questions the threshold may refuse (see choose_threshold)
@@ -283,7 +284,6 @@ def train(args: argparse.Namespace) -> None:
     prev = load_config(Path(args.continue_from)) if args.continue_from else None
     if prev is not None:  # the same split as the model continued from
         args.seed = prev.training["seed"]
-        args.layers = args.layers or prev.layers  # more layers: the added ones start as the base's
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
     rng = random.Random(args.seed)
@@ -582,20 +582,30 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument(
         "--continue-from",
         help="a trained model's folder: train it further on questions of the paragraphs it "
-        "trained on (its seed and layers are kept)",
+        "trained on (its seed is kept, and its layers unless --layers grows it)",
     )
     args = ap.parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)  # recorded with the model
     if (args.again or args.measure_only) and not args.continue_from:
         ap.error("--again and --measure-only need --continue-from")
-    if not args.continue_from:
-        args.layers = args.layers or 4
-    elif args.layers is not None and args.layers < load_config(Path(args.continue_from)).layers:
+    had = continued_layers(ap, args.continue_from)
+    if args.layers is not None and had is not None and args.layers < had:
         ap.error("--layers: a continued model can grow, not shrink")
+    args.layers = args.layers or had or 4  # more layers: the added ones start as the base's
     check_device(ap, args.device)
     if not (Path(args.data) / FILES[0]).is_file():
         sys.exit(f"error: no SQuAD-shifts files in {args.data} (expected {', '.join(FILES)})")
     train(args)
+
+
+def continued_layers(ap: argparse.ArgumentParser, folder: str | None) -> int | None:
+    """The layers of the model ``--continue-from`` names; a missing model is an argument error."""
+    if not folder:
+        return None
+    try:
+        return load_config(Path(folder)).layers
+    except RagError as e:
+        ap.error(f"--continue-from: {e}")
 
 
 def check_device(ap: argparse.ArgumentParser, device: str) -> None:
