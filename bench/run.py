@@ -28,7 +28,7 @@ from bench.synth import size_label, synth_corpus
 from eval.dataset import DEFAULT_QA, load_qa
 from eval.metrics import percentile
 from index.service import STAGES
-from rag.embed import Embedder
+from rag.embed import Embedder, SpanVectors
 from rag.errors import RagError, StoreUnavailableError
 from rag.settings import Settings
 
@@ -66,10 +66,11 @@ class TimedEmbedder:
 
     def embed_spans(
         self, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]]
-    ) -> tuple[np.ndarray, list[list[np.ndarray | None]]]:
+    ) -> SpanVectors:
         inner = getattr(self.inner, "embed_spans", None)
         if inner is None:  # the random vectors: sentences are embedded on their own
-            return self.embed(texts), [[None] * len(s) for s in spans]
+            none: list[list[np.ndarray | None]] = [[None] * len(s) for s in spans]
+            return self.embed(texts), none, [list(n) for n in none]
         t = time.perf_counter()
         out = inner(texts, spans)
         self.seconds += time.perf_counter() - t

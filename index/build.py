@@ -27,6 +27,7 @@ from rag.embed import (
     model_dir,
 )
 from rag.errors import IndexCorruptError, InputError
+from rag.late import late_version
 from rag.lexical import LexicalIndex, WordVectors, date_words
 from rag.load import Skipped, iter_files, load_document
 from rag.segment import split_sentences
@@ -165,7 +166,10 @@ def segment(doc: Document, mdir: str, settings: Settings) -> Segmented:
 def versioned(doc: Document, settings: Settings) -> Document:
     """The document with a hash that also names the model, the chunking and what sentence
     vectors are made from, so changing any of them re-embeds every document on the next run."""
-    tag = f"{MODEL_NAME}/{settings.chunk_tokens}/{settings.chunk_overlap}/{EMBED_SCHEME}"
+    tag = (
+        f"{MODEL_NAME}/{settings.chunk_tokens}/{settings.chunk_overlap}/{EMBED_SCHEME}"
+        f"/{late_version()}"
+    )
     return replace(doc, content_hash=f"{doc.content_hash}@{content_id(tag)[:8]}")
 
 
@@ -212,10 +216,11 @@ class _Batch:
         n_chunks = sum(len(it.chunks) for it in self.items)
         _check_space(self.settings, n_chunks + len(self.items), n_chars)
         writes = [
-            DocWrite(it.doc, it.chunks, cv, it.sentences, sv, it.chunk_sentences)
-            for it, (cv, sv) in zip(
-                self.items, embed_segmented(self.embedder, self.items), strict=True
+            DocWrite(
+                it.doc, it.chunks, v.chunks, it.sentences, v.sentences, it.chunk_sentences,
+                v.tokens,
             )
+            for it, v in zip(self.items, embed_segmented(self.embedder, self.items), strict=True)
         ]
         replaced = [it.doc.source for it in self.items if it.doc.source in self.updated]
         self.store.write_documents(writes, replaced=replaced)

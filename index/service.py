@@ -22,7 +22,7 @@ from index.store import ChromaStore, DocRecord, StoredChunk, StoredSentence
 from rag.answer import Candidate, build_answer
 from rag.cite import with_sources
 from rag.disagree import flag_disagreement
-from rag.embed import Embedder, MiniLMEmbedder
+from rag.embed import Embedder, MiniLMEmbedder, TokenEmbedder
 from rag.errors import InputError
 from rag.lexical import LexicalIndex, WordVectors, word_forms
 from rag.readers import Lookup, Reader, make_reader
@@ -240,7 +240,11 @@ class Index:
         # the question's words the corpus lacks are embedded on the other core meanwhile:
         # a model pass costs about as much for four words as for the question
         pending = _words_pool().submit(self._question_words, q, words)
-        qvec = self.embedder.embed([q])[0]
+        pieces: np.ndarray | None = None
+        if isinstance(self.embedder, TokenEmbedder):
+            qvec, pieces = self.embedder.embed_question(q)
+        else:
+            qvec = self.embedder.embed([q])[0]
         secs["embed"] = time.perf_counter() - t0
         # sentences are drawn from a wider pool than the passages shown: the reader, not the
         # passage ranking, decides what answers
@@ -260,6 +264,7 @@ class Index:
             word_vec=lambda t: asked[t] if t in asked else words.get(t),
             byline=self._byline,
             before=lambda c: before(c, -1),
+            question_pieces=pieces,
         )
         d = rd.read(q, qvec, cands, look)
         answer = build_answer(
@@ -312,6 +317,7 @@ def _candidates(
                         passage=chunk.text,
                         passage_score=score,
                         heading=s.heading,
+                        tokens=s.tokens,
                     )
                 )
 
@@ -328,6 +334,7 @@ def _candidates(
             index=s.index,
             vector=s.vector,
             heading=s.heading,
+            tokens=s.tokens,
         )
 
     return out, before

@@ -25,12 +25,14 @@ from urllib.parse import urlparse
 import numpy as np
 
 from rag.errors import IndexCorruptError, InputError, RagError, StoreUnavailableError
+from rag.late import DIM as LATE_DIM
 from rag.types import Byline, Chunk, Document, DocumentInfo, Filters, Sentence
 
-# 4: document records carry site, url, page starts and headings, for citations (3: sentences
-# inside their passage's record, vectors as float16; 1 kept sentences in a collection of their
-# own; 2, never released, stored their vectors as float32)
-SCHEMA = 4
+# 5: a passage's sentences carry their word pieces for late interaction (4: document records
+# carry site, url, page starts and headings, for citations; 3: sentences inside their
+# passage's record, vectors as float16; 1 kept sentences in a collection of their own; 2,
+# never released, stored their vectors as float32)
+SCHEMA = 5
 DIM = 384
 
 
@@ -69,8 +71,10 @@ class StoredChunk:
     start: int
     end: int
     doc_hash: str
-    sents_json: str = "[]"  # [[id, text, start, end, index, heading, in_chunk], ...]
+    # [[id, text, start, end, index, heading, in_chunk, word pieces], ...]
+    sents_json: str = "[]"
     sents_b64: str = ""  # their vectors, float16, row by row
+    toks_b64: str = ""  # their word pieces (rag/late.py), int8, sentence after sentence
 
     def sentences(self) -> list[StoredSentence]:
         """The passage's sentences in order; the first may be the one just before the
@@ -80,10 +84,14 @@ class StoredChunk:
             return []
         raw = np.frombuffer(base64.b64decode(self.sents_b64), dtype=np.float16)
         vecs = raw.astype(np.float32).reshape(len(rows), -1)
+        toks = np.frombuffer(base64.b64decode(self.toks_b64), dtype=np.int8).reshape(-1, LATE_DIM)
+        ends = np.cumsum([int(r[7]) for r in rows])
+        starts = ends - [int(r[7]) for r in rows]
         return [
             StoredSentence(
                 id=r[0], source=self.source, text=r[1], start=int(r[2]), end=int(r[3]),
                 index=int(r[4]), heading=bool(r[5]), vector=vecs[i], in_chunk=bool(r[6]),
+                tokens=toks[starts[i] : ends[i]],
             )
             for i, r in enumerate(rows)
         ]
@@ -100,6 +108,7 @@ class StoredSentence:
     heading: bool
     vector: np.ndarray
     in_chunk: bool = True
+    tokens: np.ndarray | None = None  # its word pieces for late interaction, int8 (rag/late.py)
 
 
 @dataclass(frozen=True)
@@ -112,6 +121,8 @@ class DocWrite:
     sentences: Sequence[Sentence]
     sent_vecs: np.ndarray
     chunk_sentences: Sequence[Sequence[str]]
+    # per sentence, its word pieces for late interaction (int8, (n, LATE_DIM)); none if empty
+    sent_tokens: Sequence[np.ndarray] = ()
 
 
 class VectorStore(Protocol):
@@ -526,11 +537,12 @@ class ChromaStore:
             doc, date = w.doc, w.doc.date or ""
             at = {s.id: i for i, s in enumerate(w.sentences)}
             for i, c in enumerate(w.chunks):
-                sents, b64 = _pack_sentences(w, [at[sid] for sid in w.chunk_sentences[i]])
+                sents, b64, toks = _pack_sentences(w, [at[sid] for sid in w.chunk_sentences[i]])
                 chunk_rows.append((c.id, w.chunk_vecs[i], c.text, {
                     "source": doc.source, "title": doc.title, "date": date,
                     "date_num": _date_num(doc.date), "start": c.start, "end": c.end,
                     "index": c.index, "doc_hash": doc.content_hash, "sents": sents, "svecs": b64,
+                    "stoks": toks,
                 }))
         # each record carries ~20 KB of sentence vectors: smaller batches keep a server's
         # request bodies to a few MB
@@ -597,25 +609,34 @@ def _chunk(cid: str, text: str, meta: dict[str, Any]) -> StoredChunk:
         date=str(meta["date"]) if meta.get("date") else None, start=int(meta["start"]),
         end=int(meta["end"]), doc_hash=str(meta.get("doc_hash", "")),
         sents_json=str(meta.get("sents", "[]")), sents_b64=str(meta.get("svecs", "")),
+        toks_b64=str(meta.get("stoks", "")),
     )
 
 
-def _pack_sentences(w: DocWrite, rows: list[int]) -> tuple[str, str]:
+def _pack_sentences(w: DocWrite, rows: list[int]) -> tuple[str, str, str]:
     """A passage's sentences (positions in ``w.sentences``), preceded by the sentence just
-    before the passage when there is one, as JSON rows and their vectors in base64."""
+    before the passage when there is one, as JSON rows, their vectors and their word pieces
+    in base64."""
     if rows and rows[0] > 0:
         rows = [rows[0] - 1, *rows]
         inside = [False] + [True] * (len(rows) - 1)
     else:
         inside = [True] * len(rows)
     out = []
-    for j, flag in zip(rows, inside, strict=True):
+    empty = np.zeros((0, LATE_DIM), np.int8)
+    toks = [w.sent_tokens[j] if w.sent_tokens else empty for j in rows]
+    for j, flag, t in zip(rows, inside, toks, strict=True):
         s = w.sentences[j]
-        out.append([s.id, s.text, s.start, s.end, s.index, s.is_heading, flag])
+        out.append([s.id, s.text, s.start, s.end, s.index, s.is_heading, flag, len(t)])
     # float16 halves the record (a 384-d vector is 1 KB in base64) and moves a cosine by
     # about 1e-4; the Q&A set and XQuAD give the same answers as with float32
     vecs = np.ascontiguousarray(w.sent_vecs[rows], dtype=np.float16) if rows else np.zeros((0, DIM), np.float16)
-    return json.dumps(out, ensure_ascii=False), base64.b64encode(vecs.tobytes()).decode("ascii")
+    tok = np.ascontiguousarray(np.concatenate([empty, *toks]), dtype=np.int8)
+    return (
+        json.dumps(out, ensure_ascii=False),
+        base64.b64encode(vecs.tobytes()).decode("ascii"),
+        base64.b64encode(tok.tobytes()).decode("ascii"),
+    )
 
 
 def _batches(seq: Iterable[Any], size: int) -> Iterable[list[Any]]:

@@ -34,6 +34,7 @@ class Candidate:
     passage: str
     passage_score: float  # 0..1, the passage's fused retrieval score relative to the best
     heading: bool = False
+    tokens: np.ndarray | None = None  # its word pieces for late interaction (rag/late.py)
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,9 @@
 """What the learned reader weighs: a row of numbers per candidate sentence, and the fitted
 logistic models that turn a row into the probability that the sentence answers.
 
-The rows hold the first pass's signals (meaning, word coverage, the sentence before, whether
-it gives the asked kind of thing), where the candidate stands among the others, and the
+The rows hold the first pass's signals (meaning, word coverage, late interaction of the
+question's and the sentence's word pieces, the sentence before, whether it gives the asked
+kind of thing), where the candidate stands among the others, and the
 question's own signs of being off the documents (names the corpus never mentions, names no
 retrieved passage mentions). Wording rules enter only here, as numbers a model weighs,
 never as vetoes. The weights are fitted on SQuAD-shifts by ``python -m eval.fit``; the
@@ -61,6 +62,10 @@ SENTENCE_FEATURES = (
     "coverage_rank",
     "log_words",
     "needs_previous",
+    "late",  # how well the question's word pieces are met in the sentence (rag/late.py)
+    "late_gap",  # to the best candidate's
+    "late_rank",
+    "late_least",  # the best match of the question's least-met word piece
 )
 FIRST_FEATURES = QUESTION_FEATURES + SENTENCE_FEATURES
 READ_FEATURES = FIRST_FEATURES + ("ce_logit", "ce_gap")
@@ -92,8 +97,10 @@ def candidate_rows(
     ranked: Sequence[Scored],
     knows: Callable[[str], bool],
     knows_name: Callable[[str], bool] | None = None,
+    late: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> np.ndarray:
-    """One row of ``FIRST_FEATURES`` per scored candidate, in the given order."""
+    """One row of ``FIRST_FEATURES`` per scored candidate, in the given order; ``late`` is
+    each one's late-interaction scores (``rag.late``: met, least met; 0 when none)."""
     if not ranked:
         return np.zeros((0, len(FIRST_FEATURES)))
     q = question_row(question, ranked, knows, knows_name)
@@ -102,6 +109,8 @@ def candidate_rows(
     cov = np.array([s.coverage for s in ranked])
     cos_rank = _ranks(cos)
     cov_rank = _ranks(cov)
+    lat, least = (np.zeros(len(ranked)),) * 2 if late is None else late
+    lat_rank = _ranks(lat)
     rows = []
     for i, s in enumerate(ranked):
         rows.append(
@@ -120,6 +129,10 @@ def candidate_rows(
                 1.0 / (1.0 + cov_rank[i]),
                 math.log1p(len(s.cand.text.split())),
                 float(needs_previous(s.cand.text)),
+                float(lat[i]),
+                float(lat.max() - lat[i]),
+                1.0 / (1.0 + lat_rank[i]),
+                float(least[i]),
             ]
         )
     return np.array(rows, dtype=np.float64)

@@ -52,6 +52,9 @@ class Lookup:
     byline: Callable[[str], Byline | None]
     # the sentence before a candidate in its document (None at the start)
     before: Callable[[Candidate], Candidate | None]
+    # the question's content word pieces from its embedding pass (rag/late.py), when the
+    # embedder gives them
+    question_pieces: np.ndarray | None = None
 
 
 class Reader(Protocol):
@@ -100,7 +103,22 @@ def first_pass(
     """Every candidate's signals (``score_candidates``) and its row of ``FIRST_FEATURES``: what
     the learned reader weighs, and what ``python -m eval.fit`` records to fit the weights."""
     ranked = score_candidates(question, qvec, cands, look.idf, AnswerPolicy(), look.word_vec)
-    return ranked, candidate_rows(question, ranked, look.knows, look.knows_name)
+    late = late_scores(look.question_pieces, ranked)
+    return ranked, candidate_rows(question, ranked, look.knows, look.knows_name, late)
+
+
+def late_scores(
+    pieces: np.ndarray | None, ranked: Sequence[Scored]
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """Each candidate's late-interaction scores (``rag.late``: how well the question's word
+    pieces are met, and its least-met one), or None without the question's word pieces (an
+    embedder that gives none)."""
+    if pieces is None:
+        return None
+    from rag.late import shared_late
+
+    model = shared_late()
+    return model.matches(model.question(pieces), [s.cand.tokens for s in ranked])
 
 
 class LearnedReader:

@@ -20,6 +20,12 @@ QA_FILE = ROOT / "eval" / "qa.jsonl"
 MINI_SQUAD = ROOT / "tests" / "eval" / "data" / "mini-squad.json"
 # XQuAD's English set is not in the repository; this workspace keeps a copy beside it
 XQUAD_EN = ROOT.parent / "shared" / "datasets" / "xquad-en" / "xquad.en.json"
+# SQuAD-shifts, the training data: read by path, never committed (a user's clone has none)
+TRAINING_DATA = ROOT.parent / "shared" / "datasets" / "train-squadshifts"
+needs_training_data = pytest.mark.skipif(
+    not (TRAINING_DATA / "new_wiki_v1.0.json").is_file(),
+    reason=f"the training data is not here ({TRAINING_DATA}); it is read by path, never committed",
+)
 
 
 @pytest.fixture(scope="session")

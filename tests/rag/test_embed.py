@@ -11,7 +11,7 @@ def test_text_vector_is_the_models_own_and_spans_read_in_context(embedder):
     second = "She has held the post since the storm of 1998."
     text = f"{first} {second}"
     span = (len(first) + 1, len(text))
-    vecs, spans = embedder.embed_spans([text], [[(0, len(first)), span]])
+    vecs, spans, _ = embedder.embed_spans([text], [[(0, len(first)), span]])
 
     # the whole text's vector is what `embed` gives (the model's own mean pooling)
     assert float(vecs[0] @ embedder.embed([text])[0]) > 0.999
@@ -27,5 +27,5 @@ def test_text_vector_is_the_models_own_and_spans_read_in_context(embedder):
 def test_span_past_the_models_window_gets_no_vector(embedder):
     long_text = " ".join(f"word{i}" for i in range(600)) + " The last sentence."
     tail = (len(long_text) - len("The last sentence."), len(long_text))
-    _, spans = embedder.embed_spans([long_text], [[(0, 9), tail]])
+    _, spans, _ = embedder.embed_spans([long_text], [[(0, 9), tail]])
     assert spans[0][0] is not None and spans[0][1] is None

@@ -62,6 +62,19 @@ def test_one_row_per_candidate_with_its_signals_and_its_place_among_the_others()
     assert dated[col("coverage")] > other[col("coverage")]
 
 
+def test_late_interaction_scores_become_values_a_gap_and_a_rank():
+    ranked = score_candidates("When did the bridge open?", QVEC, CANDS, lambda t: 1.0)
+    rows = candidate_rows("When did the bridge open?", ranked, WORDS.__contains__, None,
+                          (np.asarray([0.3, 0.7]), np.asarray([0.1, 0.6])))
+    assert rows[:, col("late")].tolist() == [0.3, 0.7]
+    assert rows[:, col("late_least")].tolist() == [0.1, 0.6]
+    assert rows[:, col("late_gap")] == pytest.approx([0.4, 0.0])
+    assert rows[:, col("late_rank")].tolist() == [0.5, 1.0]
+    # without word pieces (an embedder that gives none) the columns are flat
+    flat = candidate_rows("When did the bridge open?", ranked, WORDS.__contains__)
+    assert flat[:, col("late")].tolist() == [0.0, 0.0] and flat[:, col("late_gap")].tolist() == [0.0, 0.0]
+
+
 def test_a_question_that_asks_no_kind_marks_no_sentence_typed():
     _, rows = _rows("Tell me about the bridge")
     assert rows[:, col("typed")].tolist() == [0.0, 0.0]

@@ -9,16 +9,13 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import TRAINING_DATA, needs_training_data
 
-DATA = ROOT.parent / "shared" / "datasets" / "train-squadshifts"
+DATA = TRAINING_DATA
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(
-    not (DATA / "new_wiki_v1.0.json").is_file(),
-    reason=f"the training data is not here ({DATA}); it is read by path, never committed",
-)
+@needs_training_data
 def test_training_writes_a_model_the_reader_loads(tmp_path: Path) -> None:
     from rag.crossencoder import CrossEncoder
     from rag.train import main
@@ -137,10 +134,7 @@ def test_a_folder_without_the_data_is_refused(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(
-    not (DATA / "new_wiki_v1.0.json").is_file(),
-    reason=f"the training data is not here ({DATA}); it is read by path, never committed",
-)
+@needs_training_data
 def test_fitting_asks_through_the_real_pipeline_and_writes_models_the_reader_loads(
     tmp_path: Path,
 ) -> None:
