@@ -85,8 +85,9 @@ class StoredChunk:
         raw = np.frombuffer(base64.b64decode(self.sents_b64), dtype=np.float16)
         vecs = raw.astype(np.float32).reshape(len(rows), -1)
         toks = np.frombuffer(base64.b64decode(self.toks_b64), dtype=np.int8).reshape(-1, LATE_DIM)
-        ends = np.cumsum([int(r[7]) for r in rows])
-        starts = ends - [int(r[7]) for r in rows]
+        counts = np.array([int(r[7]) for r in rows])
+        ends = np.cumsum(counts)
+        starts = ends - counts
         return [
             StoredSentence(
                 id=r[0], source=self.source, text=r[1], start=int(r[2]), end=int(r[3]),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -153,7 +153,7 @@ class MiniLMEmbedder:
         from rag.late import content_tokens
 
         model = self.model
-        with _one_thread() if self.device == "cpu" else _no_op():
+        with _one_thread() if self.device == "cpu" else nullcontext():
             out = model.encode(
                 [text], output_value=None, convert_to_numpy=False, show_progress_bar=False
             )[0]
@@ -205,11 +205,6 @@ class MiniLMEmbedder:
                     tv.float().cpu().numpy(), tokenized[i], ids[i], spans[i]
                 )
         return vecs, out, toks
-
-
-@contextmanager
-def _no_op() -> Iterator[None]:
-    yield
 
 
 def _pool(

@@ -7,12 +7,12 @@ word piece of the question finds its best match among the sentence's word pieces
 score is their weighted mean. The word-piece vectors are the embedding model's own, from the
 passes that already embed the question and each chunk, so it costs no model time; a small
 learned part projects them to ``DIM`` numbers (which the index stores, as int8) and weighs
-the question's word pieces. It is trained on SQuAD-shifts (``python -m rag.late``) and is
-one more column the learned reader weighs (``rag/features.py``).
+the question's word pieces. It is trained on SQuAD-shifts (``python -m rag.late``); its
+scores are columns the learned reader weighs (``rag/features.py``).
 
->>> model = load_late()                                                   # doctest: +SKIP
->>> q = model.question(token_vecs, token_ids)                             # doctest: +SKIP
->>> model.scores(q, [sentence_tokens, ...])                               # doctest: +SKIP
+>>> model = shared_late()                                                 # doctest: +SKIP
+>>> vec, pieces = MiniLMEmbedder().embed_question("How many people live in Gateshead?")  # doctest: +SKIP
+>>> model.scores(model.question(pieces), [cand.tokens for cand in cands])  # doctest: +SKIP
 array([0.71, 0.43, ...])
 """
 
