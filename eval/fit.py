@@ -67,9 +67,8 @@ from rag.train import (
     load,
     paragraph_sentences,
     sha256,
-    split,
     swapped,
-    trained_questions,
+    trained_paragraphs,
 )
 
 LEFT_OUT_SHARE = 0.2  # as `rag eval --squad` leaves out
@@ -128,11 +127,7 @@ def corpora(
     Reddit post is its own article."""
     ce = load_config().training  # the shipped cross-encoder's seed and trained questions
     paras, qs, _ = load(data)
-    held = split(paras, 0.08, ce["seed"])  # rag.train's default --held-share
-    touched = {
-        paras[q.para].context
-        for q in trained_questions(qs, held, random.Random(ce["seed"]), ce["trained_questions"])
-    }
+    touched = {paras[i].context for i in trained_paragraphs(paras, qs, ce)}
     rng = random.Random(seed)
     out = []
     for name in files:

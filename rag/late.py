@@ -179,13 +179,6 @@ class _Example:
     paragraph: int
 
 
-def _paragraph_tokens(
-    embedder: Any, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]]
-) -> list[list[np.ndarray | None]]:
-    _, _, toks = embedder.embed_spans(list(texts), [list(s) for s in spans])
-    return toks  # type: ignore[no-any-return]
-
-
 def examples(
     data: Path, questions: int, others: int, say: Any
 ) -> tuple[list[_Example], dict[str, Any]]:
@@ -195,22 +188,10 @@ def examples(
     sentence read inside its whole paragraph, as the index reads it inside its chunk."""
     from rag.crossencoder import load_config
     from rag.embed import MiniLMEmbedder
-    from rag.train import (
-        FILES,
-        OtherParagraphs,
-        load,
-        paragraph_sentences,
-        split,
-        trained_questions,
-    )
+    from rag.train import FILES, OtherParagraphs, load, paragraph_sentences, trained_paragraphs
 
-    ce = load_config().training
     paras, qs, sums = load(data)
-    held = split(paras, 0.08, ce["seed"])  # rag.train's default --held-share
-    touched = {
-        q.para
-        for q in trained_questions(qs, held, random.Random(ce["seed"]), ce["trained_questions"])
-    }
+    touched = trained_paragraphs(paras, qs, load_config().training)
     pool = [q for q in qs if q.para in touched]
     random.Random(0).shuffle(pool)
     pool = pool[:questions]
@@ -233,10 +214,12 @@ def examples(
         chunk = order[b : b + step]
         texts = [paras[pi].context for pi in chunk]
         spans = [paragraph_sentences(paras[pi].context) for pi in chunk]
-        for pi, tv in zip(chunk, _paragraph_tokens(embedder, texts, spans), strict=True):
-            toks[pi] = tv
+        _, _, read = embedder.embed_spans(texts, spans)
+        toks.update(zip(chunk, read, strict=True))
         say(f"  {min(b + step, len(order))} paragraphs read ({time.time() - t:.0f} s)")
-    qvecs = [embedder.embed_question(q.text)[1] for q in pool]
+    # a question's content word pieces, as the question's own pass gives them, in batches
+    whole = [[(0, len(q.text))] for q in pool]
+    qvecs = [p[0] for p in embedder.embed_spans([q.text for q in pool], whole)[2]]
     out = []
     for q, qv, pick in zip(pool, qvecs, picks, strict=True):
         cands = [(q.para, si) for si in range(len(paras[q.para].sentences))] + pick
@@ -246,7 +229,7 @@ def examples(
             if v is not None and len(v):
                 sents.append(v)
                 labels.append(float(pi == q.para and si in q.positives))
-        if len(qv) and any(labels) and not all(labels):
+        if qv is not None and len(qv) and any(labels) and not all(labels):
             out.append(_Example(qv, sents, np.array(labels), q.para))
     return out, {"data_sha256": sums, "questions": len(out)}
 

@@ -42,6 +42,7 @@ from rag.errors import RagError
 FILES = ("new_wiki_v1.0.json", "reddit_v1.0.json", "amazon_reviews_v1.0.json")
 # the share of answerable held-out questions the threshold may refuse (see choose_threshold)
 FALSE_ABSTENTION_BUDGET = 0.03
+HELD_SHARE = 0.08  # paragraphs whose questions are never trained on (--held-share)
 
 
 @dataclass
@@ -119,6 +120,17 @@ def split(paras: Sequence[Paragraph], held_share: float, seed: int) -> set[int]:
     idx = list(range(len(paras)))
     rng.shuffle(idx)
     return set(idx[: int(len(idx) * held_share)])
+
+
+def trained_paragraphs(
+    paras: Sequence[Paragraph], qs: Sequence[Question], training: dict[str, Any]
+) -> set[int]:
+    """The paragraphs a model's first stage trained on, from its recorded ``training`` (seed
+    and question count, ``rag.train``'s default held-out share): ``python -m eval.fit`` keeps
+    away from them, ``python -m rag.late`` trains on them."""
+    held = split(paras, HELD_SHARE, training["seed"])
+    rng = random.Random(training["seed"])
+    return {q.para for q in trained_questions(qs, held, rng, training["trained_questions"])}
 
 
 def trained_questions(
@@ -569,7 +581,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     ap.add_argument("--lr", type=float, default=4e-5)
     ap.add_argument("--warmup", type=int, default=60)
-    ap.add_argument("--held-share", type=float, default=0.08)
+    ap.add_argument("--held-share", type=float, default=HELD_SHARE)
     ap.add_argument("--held-questions", type=int, default=1500)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument(
