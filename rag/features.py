@@ -68,7 +68,8 @@ SENTENCE_FEATURES = (
     "late_least",  # the best match of the question's least-met word piece
 )
 FIRST_FEATURES = QUESTION_FEATURES + SENTENCE_FEATURES
-READ_FEATURES = FIRST_FEATURES + ("ce_logit", "ce_gap")
+# the cross-encoder's logit and span score (rag/crossencoder.py), each with its gap to the best
+READ_FEATURES = FIRST_FEATURES + ("ce_logit", "ce_gap", "span", "span_gap")
 
 
 def question_row(
@@ -138,12 +139,17 @@ def candidate_rows(
     return np.array(rows, dtype=np.float64)
 
 
-def read_rows(first: np.ndarray, ce_logits: np.ndarray) -> np.ndarray:
+def read_rows(
+    first: np.ndarray, ce_logits: np.ndarray, spans: np.ndarray | None = None
+) -> np.ndarray:
     """``READ_FEATURES`` rows: the first-pass rows of the candidates read, with the
-    cross-encoder's logit and its distance to the best logit read."""
+    cross-encoder's logit and span score (0 without a span head), each with its distance to
+    the best read."""
     ce = np.asarray(ce_logits, dtype=np.float64)
-    gap = (ce.max() - ce) if len(ce) else ce
-    return np.column_stack([first, ce, gap]) if len(ce) else np.zeros((0, len(READ_FEATURES)))
+    if not len(ce):
+        return np.zeros((0, len(READ_FEATURES)))
+    sp = np.zeros_like(ce) if spans is None else np.asarray(spans, dtype=np.float64)
+    return np.column_stack([first, ce, ce.max() - ce, sp, sp.max() - sp])
 
 
 def _ranks(values: np.ndarray) -> np.ndarray:

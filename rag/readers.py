@@ -4,8 +4,9 @@ A ``Reader`` takes the question and the candidate sentences and returns a ``Deci
 candidates ranked, the ones to quote, the probability that the first of them answers, and the
 reason when it abstains. Two ship, swappable in ``Index.ask`` and compared in ``rag eval``:
 
-* ``LearnedReader`` (the default): logistic models fitted on SQuAD-shifts (``rag/features.py``) weigh each
-  candidate's signals; the cross-encoder of ``rag/crossencoder.py`` reads the best few, and
+* ``LearnedReader`` (the default): logistic models fitted on SQuAD-shifts (``rag/features.py``)
+  weigh each candidate's signals; the cross-encoder of ``rag/crossencoder.py`` reads the best
+  few (its logit, and its span head's score for the best answer phrase), and
   the resulting probability ranks them and decides abstention against a threshold chosen
   on held-out training data.
 * ``RuleReader``: the hand-set scorer and abstention rules of ``rag/answer.py``.
@@ -162,8 +163,8 @@ class LearnedReader:
         order = sorted(range(len(scored)), key=lambda i: (-p_first[i], i))
         top = order[: m.read_top]
         pairs = [(scored[i].cand.text, sentence_before(look, scored[i].cand)) for i in top]
-        logits = self.encoder.logits(question, pairs)  # type: ignore[attr-defined]
-        p_read = m.read.probabilities(read_rows(rows[top], logits))
+        seen = self.encoder.read(question, pairs)  # type: ignore[attr-defined]
+        p_read = m.read.probabilities(read_rows(rows[top], seen.logits, seen.spans))
         read = sorted(range(len(top)), key=lambda j: (-p_read[j], j))
         ranked = [replace(scored[top[j]], probability=float(p_read[j])) for j in read]
         ranked += [replace(scored[i], probability=float(p_first[i])) for i in order[m.read_top :]]

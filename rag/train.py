@@ -8,7 +8,9 @@ that BM25 ranks highest for it (negatives, as when the question's own paragraph 
 the corpus); with ``--swap``, also the question with one of its names swapped for one its
 paragraph never mentions, against its own answering sentence (``swapped``). The loss is binary
 cross-entropy per pair plus a softmax over each question's group, so the logit both ranks and
-separates. A held-out share of paragraphs (never trained on) then fits the calibration
+separates. With ``--span`` a span head learns, on the same pairs, where the answer starts
+and ends in the answering sentence and to point at the first token ("no answer") in every
+other pair (the SQuAD 2.0 way of learning to refuse), its loss added to the others. A held-out share of paragraphs (never trained on) then fits the calibration
 ``P = sigmoid(a * logit + b)`` of the best sentence's logit, and the abstention threshold (the
 rule is in ``choose_threshold``). XQuAD and ``eval/qa.jsonl`` are never read here.
 """
@@ -50,6 +52,7 @@ class Paragraph:
     file: str
     sentences: list[str]
     context: str = ""
+    starts: tuple[int, ...] = ()  # where each sentence starts in ``context``
 
 
 @dataclass
@@ -57,6 +60,7 @@ class Question:
     text: str
     para: int
     positives: frozenset[int]
+    answers: tuple[tuple[int, int], ...] = ()  # each answer's characters in the context
 
 
 Triple = tuple[str, str, str | None]  # question, sentence, the sentence before
@@ -86,15 +90,19 @@ def load(data: Path) -> tuple[list[Paragraph], list[Question], dict[str, str]]:
                 if len(spans) < 1:
                     continue
                 pi = len(paras)
-                paras.append(Paragraph(name, [ctx[s:e] for s, e in spans], ctx))
+                starts = tuple(s for s, _ in spans)
+                paras.append(Paragraph(name, [ctx[s:e] for s, e in spans], ctx, starts))
                 for qa in p["qas"]:
                     pos: set[int] = set()
+                    found = []
                     for ans in qa["answers"]:
                         a0 = ans["answer_start"]
                         a1 = a0 + len(ans["text"])
+                        found.append((a0, a1))
                         pos.update(i for i, (s, e) in enumerate(spans) if s < a1 and a0 < e)
                     if pos and qa["question"].strip():
-                        qs.append(Question(qa["question"].strip(), pi, frozenset(pos)))
+                        text = qa["question"].strip()
+                        qs.append(Question(text, pi, frozenset(pos), tuple(found)))
     return paras, qs, sums
 
 
@@ -248,6 +256,23 @@ def context(paras: Sequence[Paragraph], pi: int, si: int) -> str | None:
     return paras[pi].sentences[si - 1] if si > 0 else None
 
 
+Span = tuple[int, int] | None  # an answer's characters in its sentence; None: no answer here
+UNKNOWN: Span = (-1, -1)  # an answer the span head is not taught (crossing sentences)
+
+
+def answer_span(p: Paragraph, q: Question, si: int) -> Span:
+    """The characters, within sentence ``si``, of the first answer of ``q`` that lies wholly
+    in it; ``UNKNOWN`` when none does (an answer across two sentences, or no offsets)."""
+    if not p.starts:
+        return UNKNOWN
+    s0 = p.starts[si]
+    s1 = s0 + len(p.sentences[si])
+    for a0, a1 in q.answers:
+        if s0 <= a0 and a1 <= s1 and a1 > a0:
+            return a0 - s0, a1 - s0
+    return UNKNOWN
+
+
 def training_groups(
     paras: Sequence[Paragraph],
     qs: Sequence[Question],
@@ -257,9 +282,11 @@ def training_groups(
     out_para: int,
     hard: int = 0,
     pools: dict[str, NamePool] | None = None,
-) -> Iterator[tuple[list[Triple], list[float]]]:
+) -> Iterator[tuple[list[Triple], list[float], list[Span]]]:
     """Per question: its answering sentence, up to ``in_para`` other sentences of the
-    paragraph and ``out_para`` of the top five BM25 sentences of other paragraphs.
+    paragraph and ``out_para`` of the top five BM25 sentences of other paragraphs, with each
+    pair's label and answer span (``answer_span`` for the answering sentence, None for the
+    others).
 
     The first ``hard`` of the paragraph's others are those sharing the most content words
     with the question (the sentences that look as if they answered, as the rest of its
@@ -285,7 +312,8 @@ def training_groups(
         other = swapped(q.text, p, pools[p.file], rng) if pools else None
         if other is not None:
             trip.append((other, p.sentences[pos], context(paras, q.para, pos)))
-        yield trip, [1.0] + [0.0] * (len(trip) - 1)
+        spans: list[Span] = [answer_span(p, q, pos)] + [None] * (len(trip) - 1)
+        yield trip, [1.0] + [0.0] * (len(trip) - 1), spans
 
 
 def train(args: argparse.Namespace) -> None:
@@ -322,10 +350,14 @@ def train(args: argparse.Namespace) -> None:
         f"{len(held_qs)} held out ({time.time() - t0:.0f} s)"
     )
 
+    span_head = args.span or (prev is not None and prev.span_head)
     cfg = ReaderConfig(
-        layers=args.layers, max_tokens=args.max_tokens, context_tokens=CONTEXT_TOKENS
+        layers=args.layers,
+        max_tokens=args.max_tokens,
+        context_tokens=CONTEXT_TOKENS,
+        span_head=span_head,
     )
-    model = build_model(args.layers)
+    model = build_model(args.layers, span_head)
     if args.continue_from:
         from safetensors.torch import load_file
 
@@ -346,7 +378,12 @@ def train(args: argparse.Namespace) -> None:
     for n, prm in model.named_parameters():
         prm.requires_grad = n in names
     params = [prm for prm in model.parameters() if prm.requires_grad]
-    opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.01)
+    # a fresh span head learns at its own rate; the layers under it at the usual one
+    head = [prm for n, prm in model.named_parameters() if n.startswith("span.")]
+    body = [prm for prm in params if all(prm is not h for h in head)]
+    opt = torch.optim.AdamW(
+        [{"params": body}, {"params": head, "lr": args.span_lr}], lr=args.lr, weight_decay=0.01
+    )
     groups = list(
         training_groups(
             paras,
@@ -367,15 +404,22 @@ def train(args: argparse.Namespace) -> None:
     bce = torch.nn.BCEWithLogitsLoss()
     for step in range(steps):
         batch = groups[step * args.batch_questions : (step + 1) * args.batch_questions]
-        trip = [t for g, _ in batch for t in g]
-        labels = torch.tensor([y for _, ys in batch for y in ys], device=args.device)
-        enc = encode_batch(trip, cfg)
-        logits = model(**{k: v.to(args.device) for k, v in enc.items()})
-        loss = bce(logits, labels)
+        trip = [t for g, _, _ in batch for t in g]
+        labels = torch.tensor([y for _, ys, _ in batch for y in ys], device=args.device)
+        enc = encode_batch(trip, cfg, offsets=cfg.span_head)
+        offsets = enc.pop("offset_mapping", None)
+        enc = {k: v.to(args.device) for k, v in enc.items()}
+        if cfg.span_head:
+            logits, spans = model.both(**enc)
+            targets = [sp for _, _, sps in batch for sp in sps]
+            loss = args.span_weight * span_loss(spans, enc, offsets, targets)
+        else:
+            logits, loss = model(**enc), 0.0
+        loss = loss + bce(logits, labels)
         # the softmax over each question's group: its answering sentence first
         at = 0
         lst = []
-        for g, _ in batch:
+        for g, _, _ in batch:
             lst.append(torch.log_softmax(logits[at : at + len(g)], 0)[0])
             at += len(g)
         loss = loss - torch.stack(lst).mean()
@@ -398,6 +442,7 @@ def train(args: argparse.Namespace) -> None:
         scale=scale,
         bias=bias,
         threshold=0.5,
+        span_head=span_head,
     )
     threshold, report = choose_threshold(cfg, fit)
     cfg = ReaderConfig(**{**asdict(cfg), "threshold": threshold})
@@ -416,6 +461,8 @@ def train(args: argparse.Namespace) -> None:
         done = {"command": command, "questions": len(train_qs), "steps": steps}
         if args.layers != prev.layers:
             done["layers"] = args.layers
+        if span_head and not prev.span_head:
+            done["span_head"] = "added"
         done["training_seconds"] = report.pop("training_seconds")
         meta = {
             **prev.training,
@@ -424,6 +471,47 @@ def train(args: argparse.Namespace) -> None:
         }
     save(model, cfg, Path(args.out), meta)
     log(json.dumps(report, indent=1))
+
+
+def span_loss(spans: Any, enc: dict[str, Any], offsets: Any, targets: Sequence[Span]) -> Any:
+    """Cross-entropy of the span head's start and end scores against each pair's answer
+    span (the first token for a pair with no answer); over the first token and the
+    sentence's word pieces only. Pairs whose answer is ``UNKNOWN``, or cut off by the word
+    piece limit, are not counted."""
+    import torch
+
+    from rag.crossencoder import sentence_pieces
+
+    allowed = sentence_pieces(enc)
+    mask, chars = allowed.tolist(), offsets.tolist()
+    starts, ends = [], []
+    for row, target in enumerate(targets):
+        starts.append(0)
+        ends.append(0)
+        if target is None:
+            continue
+        c0, c1 = target
+        inside = [
+            i
+            for i, (a, b) in enumerate(chars[row])
+            if mask[row][i] and b > c0 and a < c1
+        ]
+        if target == UNKNOWN or not inside or chars[row][inside[-1]][1] < c1:
+            starts[-1] = ends[-1] = -100  # not taught: unknown, or cut off
+        else:
+            starts[-1], ends[-1] = inside[0], inside[-1]
+    allowed = allowed.clone()
+    allowed[:, 0] = True
+    low = -1e4
+    device = spans.device
+    start = spans[..., 0].masked_fill(~allowed, low)
+    end = spans[..., 1].masked_fill(~allowed, low)
+    ts = torch.tensor(starts, device=device)
+    te = torch.tensor(ends, device=device)
+    if bool((ts < 0).all()):
+        return spans.sum() * 0.0
+    ce = torch.nn.functional.cross_entropy
+    return (ce(start, ts, ignore_index=-100) + ce(end, te, ignore_index=-100)) / 2
 
 
 def held_out_fit(
@@ -440,7 +528,7 @@ def held_out_fit(
     (the best logit of a question that looks answerable and is not)."""
     import torch
 
-    from rag.crossencoder import encode_batch
+    from rag.crossencoder import encode_batch, sentence_pieces, span_scores
 
     device = next(model.parameters()).device  # type: ignore[attr-defined]
     out: dict[str, list[float]] = {
@@ -448,6 +536,9 @@ def held_out_fit(
         "best_right": [],
         "left_out_logit": [],
         "swapped_logit": [],
+        "span_best_right": [],
+        "span_best": [],
+        "span_left_out": [],
     }
     rng = random.Random(0)
     for q in qs:
@@ -459,7 +550,16 @@ def held_out_fit(
         fake = [(other, s, c) for _, s, c in own] if other else []
         with torch.inference_mode():
             enc = encode_batch(own + far + fake, cfg)
-            lg = model(**{k: v.to(device) for k, v in enc.items()})  # type: ignore[operator]
+            enc = {k: v.to(device) for k, v in enc.items()}
+            if cfg.span_head:
+                lg, sp = model.both(**enc)  # type: ignore[attr-defined]
+                sp = span_scores(sp, sentence_pieces(enc)).cpu().numpy()
+                n = len(own) + len(far)
+                out["span_best_right"].append(float(int(np.argmax(sp[:n])) in q.positives))
+                out["span_best"].append(float(sp[:n].max()))
+                out["span_left_out"].append(float(sp[len(own) : n].max()) if far else -20.0)
+            else:
+                lg = model(**enc)  # type: ignore[operator]
             lg = lg.float().cpu().numpy()
         best = int(np.argmax(lg[: len(own) + len(far)]))
         out["best_logit"].append(float(lg[best]))
@@ -510,6 +610,11 @@ def choose_threshold(
     if len(p_swap):
         report["abstention_swapped"] = round(float(np.mean(p_swap < t)), 4)
         report["swapped_questions"] = len(p_swap)
+    if fit.get("span_best"):  # the span score alone, at the same share of refusals
+        s_best, s_out = np.array(fit["span_best"]), np.array(fit["span_left_out"])
+        at = float(np.quantile(s_best, FALSE_ABSTENTION_BUDGET))
+        report["span_best_sentence_right"] = round(float(np.mean(fit["span_best_right"])), 4)
+        report["span_abstention_left_out"] = round(float(np.mean(s_out < at)), 4)
     return round(t, 4), report
 
 
@@ -579,6 +684,14 @@ def main(argv: Sequence[str] | None = None) -> None:
         help="with --continue-from: measure that model on the held-out questions; train "
         "and write nothing",
     )
+    ap.add_argument(
+        "--span",
+        action="store_true",
+        help="train a span head beside the logit (added fresh to a continued model that has "
+        "none): where the answer lies in the answering sentence, the first token elsewhere",
+    )
+    ap.add_argument("--span-weight", type=float, default=1.0, help="the span loss's weight")
+    ap.add_argument("--span-lr", type=float, default=1e-3, help="the span head's learning rate")
     ap.add_argument("--lr", type=float, default=4e-5)
     ap.add_argument("--warmup", type=int, default=60)
     ap.add_argument("--held-share", type=float, default=HELD_SHARE)

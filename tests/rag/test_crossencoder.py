@@ -23,12 +23,20 @@ def test_the_answering_sentence_gets_the_highest_logit() -> None:
     assert int(np.argmax(logits)) == 1
 
 
+def test_the_shipped_span_head_scores_the_sentence_holding_the_answer_highest() -> None:
+    ce = CrossEncoder()
+    assert ce.config.span_head
+    spans = ce.read(QUESTION, PAIRS).spans
+    assert int(np.argmax(spans)) == 1
+    assert spans[1] > max(np.delete(spans, 1)) + 2.0
+
+
 def test_the_reading_dtype_gives_float32s_logits_closely() -> None:
     import torch
 
     ce = CrossEncoder()
     fast = ce.logits(QUESTION, PAIRS)
-    model = _load(str(ce.folder), "cpu", ce.config.layers)
+    model = _load(str(ce.folder), "cpu", ce.config)
     assert next(model.parameters()).dtype == _dtype("cpu")
     exact = model.to(torch.float32)
     try:
@@ -39,3 +47,52 @@ def test_the_reading_dtype_gives_float32s_logits_closely() -> None:
         model.to(_dtype("cpu"))
     assert int(np.argmax(fast)) == int(np.argmax(ref)) == 1
     assert np.max(np.abs(fast - ref)) < 0.25
+
+
+def test_the_sentences_word_pieces_are_neither_the_question_nor_the_sentence_before() -> None:
+    from rag.crossencoder import ReaderConfig, sentence_pieces, tokenizer
+
+    enc = encode_batch(
+        [("Who won?", "Smith won the race.", "It rained all day."), ("Who?", "It rained.", None)],
+        ReaderConfig(layers=1),
+    )
+    mask = sentence_pieces(enc)
+    ids = enc["input_ids"]
+    words = [tokenizer().decode(ids[r][mask[r]]) for r in range(2)]
+    assert words == ["smith won the race.", "it rained."]
+
+
+def test_the_span_score_is_the_best_short_span_in_the_sentence_against_no_answer() -> None:
+    import torch
+
+    from rag.crossencoder import span_scores
+
+    start = torch.tensor([[1.0, 0.0, 5.0, 0.0, 9.0]])
+    end = torch.tensor([[2.0, 4.0, 0.0, 3.0, 9.0]])
+    inside = torch.tensor([[False, True, True, True, False]])  # piece 4 is not the sentence's
+    spans = torch.stack([start, end], dim=-1)
+    # best start 2 (5.0) with an end at or after it: 3 (3.0); minus the first token's 1 + 2
+    assert span_scores(spans, inside).tolist() == [5.0]
+    # at most one piece long: (1, 1) = 4.0 or (2, 2) = 5.0 or (3, 3) = 3.0
+    assert span_scores(spans, inside, longest=1).tolist() == [2.0]
+
+
+def test_the_span_loss_teaches_the_answers_pieces_and_the_first_token_elsewhere() -> None:
+    import torch
+
+    from rag.crossencoder import ReaderConfig
+    from rag.train import UNKNOWN, span_loss
+
+    trip = [("Who won?", "Smith Jones won the race.", "It rained."), ("Who?", "It rained.", None),
+            ("Who?", "It rained.", None)]
+    enc = encode_batch(trip, ReaderConfig(layers=1), offsets=True)
+    offsets = enc.pop("offset_mapping")
+    targets = [(0, 11), None, UNKNOWN]  # "Smith Jones"; no answer; not taught
+    n = enc["input_ids"].shape[1]
+    where = {0: (5, 6), 1: (0, 0)}  # [CLS] who won ? [SEP] smith jones ...
+    spans = torch.full((3, n, 2), -20.0)
+    for row, (s, e) in where.items():
+        spans[row, s, 0] = spans[row, e, 1] = 20.0
+    assert float(span_loss(spans, enc, offsets, targets)) < 1e-6
+    spans[0, 5, 0] = -20.0  # the start taught elsewhere now costs
+    assert float(span_loss(spans, enc, offsets, targets)) > 0.3

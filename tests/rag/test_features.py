@@ -88,11 +88,14 @@ def test_names_the_documents_never_mention_are_a_feature_not_a_veto():
     assert (rows[:, col("unknown_name")] == 0.0).all()
 
 
-def test_read_rows_add_the_logit_and_its_distance_to_the_best():
+def test_read_rows_add_the_logit_and_span_score_with_their_distances_to_the_best():
     _, rows = _rows("When did the bridge open?")
-    r = read_rows(rows, np.asarray([1.5, -0.5]))
+    r = read_rows(rows, np.asarray([1.5, -0.5]), np.asarray([-1.0, 2.0]))
     assert r.shape == (2, len(READ_FEATURES))
-    assert r[:, -2].tolist() == [1.5, -0.5] and r[:, -1].tolist() == [0.0, 2.0]
+    assert r[:, -4].tolist() == [1.5, -0.5] and r[:, -3].tolist() == [0.0, 2.0]
+    assert r[:, -2].tolist() == [-1.0, 2.0] and r[:, -1].tolist() == [3.0, 0.0]
+    # a cross-encoder without a span head: its columns are zeros
+    assert read_rows(rows, np.asarray([1.5, -0.5]))[:, -2:].tolist() == [[0.0, 0.0]] * 2
 
 
 def test_logistic_standardises_then_weighs():

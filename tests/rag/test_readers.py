@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from rag.answer import Candidate, build_answer
-from rag.crossencoder import ReaderConfig
+from rag.crossencoder import ReaderConfig, Reading
 from rag.features import FIRST_FEATURES, READ_FEATURES, Logistic, ReaderModels
 from rag.readers import LearnedReader, Lookup, RuleReader, make_reader
 
@@ -49,9 +49,10 @@ class FixedEncoder:
     def warm_up(self) -> None:
         pass
 
-    def logits(self, question: str, pairs: list[tuple[str, str | None]]) -> np.ndarray:
+    def read(self, question: str, pairs: list[tuple[str, str | None]]) -> Reading:
         self.seen = list(pairs)
-        return np.asarray([self.by_text[s] for s, _ in pairs], dtype=np.float32)
+        logits = np.asarray([self.by_text[s] for s, _ in pairs], dtype=np.float32)
+        return Reading(logits, -logits)  # span scores that disagree with the logits
 
 
 SENTS = [
@@ -88,6 +89,12 @@ def test_the_encoder_ranks_and_its_probability_is_the_confidence():
     assert [s.cand.index for s in d.ranked] == [1, 2, 0]
     # each sentence is read with the sentence before it
     assert enc.seen is not None and (SENTS[1].text, SENTS[0].text) in enc.seen
+
+
+def test_a_model_weighing_the_span_score_ranks_by_it():
+    spans = replace(MODELS, read=_only(READ_FEATURES, "span"))
+    d, _ = _read([-2.0, 3.0, -1.0], models=spans)  # span scores 2, -3, 1
+    assert [s.cand.index for s in d.ranked] == [0, 2, 1]
 
 
 def test_under_the_threshold_it_abstains_and_says_why():

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from tests.conftest import TRAINING_DATA, needs_training_data
@@ -52,6 +53,17 @@ def test_training_writes_a_model_the_reader_loads(tmp_path: Path) -> None:
     assert "--swap" in cfg3["training"]["continued"][1]["command"]
     assert cfg3["layers"] == 2 and cfg3["training"]["continued"][1]["layers"] == 2
     assert CrossEncoder(again).logits("Who won?", [("Smith won the race.", None)]).shape == (1,)
+    assert not cfg3["span_head"]
+
+    # a span head added to a continued model: it reads a span score beside the logit
+    spans = tmp_path / "spans"
+    main(["--data", str(DATA), "--out", str(spans), "--continue-from", str(again),
+          "--questions", "6", "--held-questions", "12", "--again", "--span"])
+    cfg4 = json.loads((spans / "config.json").read_text())
+    assert cfg4["span_head"] and cfg4["training"]["continued"][-1]["span_head"] == "added"
+    assert "span_best_sentence_right" in cfg4["training"]["held_out"]
+    seen = CrossEncoder(spans).read("Who won?", [("Smith won the race.", None), ("It rained.", None)])
+    assert seen.logits.shape == seen.spans.shape == (2,) and np.isfinite(seen.spans).all()
     measured = tmp_path / "measured"
     main(["--data", str(DATA), "--out", str(measured), "--continue-from", str(again),
           "--held-questions", "12", "--measure-only"])

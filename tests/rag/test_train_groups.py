@@ -6,10 +6,12 @@ from __future__ import annotations
 import random
 
 from rag.train import (
+    UNKNOWN,
     NamePool,
     OtherParagraphs,
     Paragraph,
     Question,
+    answer_span,
     mentions,
     swapped,
     training_groups,
@@ -33,7 +35,7 @@ Q = Question("Which firm designed the harbour bridge arch?", 0, frozenset({1}))
 
 def _negatives(hard: int, seed: int) -> list[str]:
     others = {"f": OtherParagraphs(PARAS, [0, 1])}
-    ((trip, labels),) = training_groups(PARAS, [Q], others, random.Random(seed), 2, 0, hard)
+    ((trip, labels, _),) = training_groups(PARAS, [Q], others, random.Random(seed), 2, 0, hard)
     assert labels == [1.0, 0.0, 0.0] and trip[0][1] == PARAS[0].sentences[1]
     return [s for _, s, _ in trip[1:]]
 
@@ -80,8 +82,24 @@ def test_with_name_pools_the_swapped_question_is_a_negative_against_the_answer()
     others = {"f": OtherParagraphs(PARAS, [0, 1])}
     pools = {"f": NamePool(PARAS, [0, 1])}
     q = Question("Which engineers from Britain designed the arch?", 0, frozenset({1}))
-    ((trip, labels),) = training_groups(PARAS, [q], others, random.Random(0), 1, 0, 0, pools)
+    ((trip, labels, spans),) = training_groups(
+        PARAS, [q], others, random.Random(0), 1, 0, 0, pools
+    )
     assert labels == [1.0, 0.0, 0.0]
     swap_q, sentence, _ = trip[-1]
     assert sentence == PARAS[0].sentences[1]
     assert swap_q == "Which engineers from Opera House designed the arch?"
+    # no offsets in this fake paragraph: the answer's span is not taught; no answer elsewhere
+    assert spans == [UNKNOWN, None, None]
+
+
+def test_the_answer_span_is_found_within_its_sentence_or_not_taught() -> None:
+    context = "The bridge opened in 1932. Its arch was designed by Ralph Freeman."
+    para = Paragraph("f", ["The bridge opened in 1932.", "Its arch was designed by Ralph Freeman."],
+                     context, (0, 27))
+    a0 = context.index("Ralph")
+    q = Question("Who designed the arch?", 0, frozenset({1}), ((a0, a0 + len("Ralph Freeman")),))
+    c0, c1 = answer_span(para, q, 1)
+    assert para.sentences[1][c0:c1] == "Ralph Freeman"
+    across = Question("What happened?", 0, frozenset({0, 1}), ((4, 40),))  # two sentences
+    assert answer_span(para, across, 0) == UNKNOWN == answer_span(para, across, 1)
