@@ -37,6 +37,7 @@ CONFIG = "config.json"
 MAX_TOKENS = 96  # question + sentence + context, in word pieces
 CONTEXT_TOKENS = 16  # of the sentence before: enough for its subject ("He" -> whom)
 MAX_ANSWER_TOKENS = 30  # the longest answer span the span head may pick
+SPAN_FLOOR = -40.0  # the lowest span score: far below any "no answer" seen in training
 
 
 @dataclass(frozen=True)
@@ -164,7 +165,8 @@ def sentence_pieces(enc: dict[str, Any]) -> Any:
 
 def span_scores(spans: Any, sentence: Any, longest: int = MAX_ANSWER_TOKENS) -> Any:
     """The best answer span's start plus end score within each sentence, minus the first
-    token's ("no answer"), from the span head's ``(batch, pieces, 2)`` scores."""
+    token's ("no answer"), from the span head's ``(batch, pieces, 2)`` scores; at least
+    ``SPAN_FLOOR`` (a sentence cut away whole by the word-piece limit has no span)."""
     import torch
 
     start, end = spans[..., 0].float(), spans[..., 1].float()
@@ -177,7 +179,7 @@ def span_scores(spans: Any, sentence: Any, longest: int = MAX_ANSWER_TOKENS) -> 
     i = torch.arange(n)
     band = (i.view(1, -1) >= i.view(-1, 1)) & (i.view(1, -1) - i.view(-1, 1) < longest)
     best = pair.masked_fill(~band, low).flatten(1).max(dim=1).values
-    return best - null
+    return (best - null).clamp(min=SPAN_FLOOR)
 
 
 @dataclass(frozen=True)

@@ -96,3 +96,12 @@ def test_the_span_loss_teaches_the_answers_pieces_and_the_first_token_elsewhere(
     assert float(span_loss(spans, enc, offsets, targets)) < 1e-6
     spans[0, 5, 0] = -20.0  # the start taught elsewhere now costs
     assert float(span_loss(spans, enc, offsets, targets)) > 0.3
+
+
+def test_a_sentence_with_no_word_piece_left_gets_the_floor_not_an_overflow() -> None:
+    import torch
+
+    from rag.crossencoder import SPAN_FLOOR, span_scores
+
+    spans = torch.zeros((1, 4, 2))
+    assert span_scores(spans, torch.zeros((1, 4), dtype=torch.bool)).tolist() == [SPAN_FLOOR]
