@@ -10,7 +10,8 @@ paragraph never mentions, against its own answering sentence (``swapped``). The 
 cross-entropy per pair plus a softmax over each question's group, so the logit both ranks and
 separates. With ``--span`` a span head learns, on the same pairs, where the answer starts
 and ends in the answering sentence and to point at the first token ("no answer") in every
-other pair (the SQuAD 2.0 way of learning to refuse), its loss added to the others. A held-out share of paragraphs (never trained on) then fits the calibration
+other pair (the SQuAD 2.0 way of learning to refuse), its loss added to the others. A
+held-out share of paragraphs (never trained on) then fits the calibration
 ``P = sigmoid(a * logit + b)`` of the best sentence's logit, and the abstention threshold (the
 rule is in ``choose_threshold``). XQuAD and ``eval/qa.jsonl`` are never read here.
 """
