@@ -217,15 +217,23 @@ class CrossEncoder:
         self.warm_up()
         import torch
 
-        enc = encode_batch([(question, s, c) for s, c in pairs], self.config)
-        enc = {k: v.to(self.device) for k, v in enc.items()}
         with torch.inference_mode():
-            if not self.config.span_head:
-                out = self._model(**enc).float().cpu().numpy()
-                return Reading(out, np.zeros_like(out))
-            logits, spans = self._model.both(**enc)
-            spans = span_scores(spans, sentence_pieces(enc))
-        return Reading(logits.float().cpu().numpy(), spans.cpu().numpy())
+            return read_triples(self._model, [(question, s, c) for s, c in pairs], self.config)
+
+
+def read_triples(
+    model: Any, triples: Sequence[tuple[str, str, str | None]], cfg: ReaderConfig
+) -> Reading:
+    """``model``'s reading of each (question, sentence, sentence before): what
+    ``CrossEncoder.read`` gives, and what training measures its held-out questions with."""
+    device = next(model.parameters()).device
+    enc = {k: v.to(device) for k, v in encode_batch(triples, cfg).items()}
+    if not cfg.span_head:
+        out = model(**enc).float().cpu().numpy()
+        return Reading(out, np.zeros_like(out))
+    logits, spans = model.both(**enc)
+    spans = span_scores(spans, sentence_pieces(enc))
+    return Reading(logits.float().cpu().numpy(), spans.cpu().numpy())
 
 
 _models: dict[tuple[str, str], Any] = {}

@@ -529,9 +529,8 @@ def held_out_fit(
     (the best logit of a question that looks answerable and is not)."""
     import torch
 
-    from rag.crossencoder import encode_batch, sentence_pieces, span_scores
+    from rag.crossencoder import read_triples
 
-    device = next(model.parameters()).device  # type: ignore[attr-defined]
     out: dict[str, list[float]] = {
         "best_logit": [],
         "best_right": [],
@@ -550,18 +549,13 @@ def held_out_fit(
         other = swapped(q.text, p, pools[p.file], rng)
         fake = [(other, s, c) for _, s, c in own] if other else []
         with torch.inference_mode():
-            enc = encode_batch(own + far + fake, cfg)
-            enc = {k: v.to(device) for k, v in enc.items()}
-            if cfg.span_head:
-                lg, sp = model.both(**enc)  # type: ignore[attr-defined]
-                sp = span_scores(sp, sentence_pieces(enc)).cpu().numpy()
-                n = len(own) + len(far)
-                out["span_best_right"].append(float(int(np.argmax(sp[:n])) in q.positives))
-                out["span_best"].append(float(sp[:n].max()))
-                out["span_left_out"].append(float(sp[len(own) : n].max()) if far else -20.0)
-            else:
-                lg = model(**enc)  # type: ignore[operator]
-            lg = lg.float().cpu().numpy()
+            seen = read_triples(model, own + far + fake, cfg)
+        lg, sp = seen.logits, seen.spans
+        if cfg.span_head:
+            n = len(own) + len(far)
+            out["span_best_right"].append(float(int(np.argmax(sp[:n])) in q.positives))
+            out["span_best"].append(float(sp[:n].max()))
+            out["span_left_out"].append(float(sp[len(own) : n].max()) if far else -20.0)
         best = int(np.argmax(lg[: len(own) + len(far)]))
         out["best_logit"].append(float(lg[best]))
         out["best_right"].append(float(best in q.positives))
