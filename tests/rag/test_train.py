@@ -23,9 +23,11 @@ def test_training_writes_a_model_the_reader_loads(tmp_path: Path) -> None:
 
     out = tmp_path / "reader"
     main(["--data", str(DATA), "--out", str(out), "--layers", "1", "--questions", "12",
-          "--held-questions", "12", "--seed", "3", "--device", "cpu"])
+          "--draws", "18", "--held-questions", "12", "--seed", "3", "--device", "cpu"])
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["layers"] == 1 and cfg["training"]["seed"] == 3
+    # one run going round its first 12 questions' paragraphs: those are what it trained on
+    assert cfg["training"]["trained_questions"] == 12 and cfg["training"]["draws"] == 18
     assert set(cfg["training"]["data_sha256"]) == {
         "new_wiki_v1.0.json", "reddit_v1.0.json", "amazon_reviews_v1.0.json"
     }
@@ -101,6 +103,35 @@ def test_a_further_pass_revisits_only_the_paragraphs_first_trained_on() -> None:
     assert len(again) == 30 and {q.para for q in again} <= {q.para for q in first}
     assert {q.text for q in first} & {q.text for q in again}  # trained on before, or not
     assert revisited_questions(qs, held, meta, 30, stage=2) != again  # drawn afresh
+
+
+def test_one_long_run_goes_round_the_first_draws_paragraphs_and_no_others() -> None:
+    import random
+
+    from rag.train import cycled_questions, trained_questions
+
+    qs, held, first, meta = _first_trained()
+    draws = cycled_questions(qs, held, meta["seed"], 5, 70)
+    touched = {q.para for q in first}
+    pool = [q for q in qs if q.para in touched]
+    assert len(draws) == 70 and {q.para for q in draws} == touched
+    assert len(pool) < 70 and {q.text for q in draws[: len(pool)]} == {q.text for q in pool}
+    assert draws[: len(pool)] != draws[len(pool) : 2 * len(pool)]  # reshuffled each round
+    # eval.fit keeps away from the same paragraphs, counted from the first draw alone
+    assert trained_questions(qs, held, random.Random(4), 5) == first
+    assert cycled_questions(qs, set(), 4, 0, 10) == []
+
+
+def test_draws_are_for_a_run_from_scratch(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from rag.crossencoder import MODEL_DIR
+    from rag.train import main
+
+    for argv in (["--continue-from", str(MODEL_DIR), "--draws", "10"], ["--draws", "0"]):
+        with pytest.raises(SystemExit):
+            main(["--data", str(tmp_path), *argv])
+        assert "--draws" in capsys.readouterr().err
 
 
 def test_measuring_only_needs_a_model_to_measure(tmp_path: Path) -> None:
