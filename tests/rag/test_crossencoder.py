@@ -105,3 +105,28 @@ def test_a_sentence_with_no_word_piece_left_gets_the_floor_not_an_overflow() -> 
 
     spans = torch.zeros((1, 4, 2))
     assert span_scores(spans, torch.zeros((1, 4), dtype=torch.bool)).tolist() == [SPAN_FLOOR]
+
+
+def test_the_model_card_states_what_the_shipped_files_record() -> None:
+    """MODEL.md goes out of date when the model is trained again and the card is not."""
+    import json
+
+    from rag.crossencoder import MODEL_DIR
+
+    card = (MODEL_DIR / "MODEL.md").read_text(encoding="utf-8")
+    training = json.loads((MODEL_DIR / "config.json").read_text())["training"]
+    fitted = json.loads((MODEL_DIR / "combiner.json").read_text())["training"]
+    for sha in training["data_sha256"].values():
+        assert sha in card
+    assert fitted["data_sha256"] == training["data_sha256"]
+    said = [
+        f"{training['draws']:,}".replace(",", ""),
+        str(training["held_out"]["best_sentence_right"]),
+        str(training["held_out"]["abstention_left_out"]),
+        f"{training['held_out']['training_seconds']:,}",
+        str(fitted["out_of_fold"]["best_sentence_right"]),
+        str(fitted["out_of_fold"]["abstention_left_out"]),
+        str(fitted["out_of_fold"]["threshold"]),
+    ]
+    for figure in said:
+        assert figure in card, figure
