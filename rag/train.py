@@ -152,6 +152,16 @@ def trained_questions(
     return out[:n]
 
 
+def first_paragraphs_questions(
+    qs: Sequence[Question], held: set[int], seed: int, first: int
+) -> list[Question]:
+    """Every question of the paragraphs the first ``first`` of the shuffled order come from
+    (the paragraphs a model trains on), in that order."""
+    order = trained_questions(qs, held, random.Random(seed), len(qs))
+    touched = {q.para for q in order[:first]}
+    return [q for q in order if q.para in touched]
+
+
 def cycled_questions(
     qs: Sequence[Question], held: set[int], seed: int, first: int, n: int
 ) -> list[Question]:
@@ -159,9 +169,7 @@ def cycled_questions(
     paragraphs that the first ``first`` of the shuffled order come from, reshuffled each time
     round. The paragraphs touched are those ``trained_paragraphs`` counts, so the ones
     ``python -m eval.fit`` fits on stay unseen."""
-    order = trained_questions(qs, held, random.Random(seed), len(qs))
-    touched = {q.para for q in order[:first]}
-    pool = [q for q in order if q.para in touched]
+    pool = first_paragraphs_questions(qs, held, seed, first)
     out: list[Question] = []
     turn = 0
     while pool and len(out) < n:
@@ -244,9 +252,7 @@ def revisited_questions(
     """Questions for a further pass: ``n`` drawn afresh (by ``stage``) from every question of
     the paragraphs the model first trained on, trained on before or not, so the paragraphs
     ``python -m eval.fit`` fits on stay untouched."""
-    order = trained_questions(qs, held, random.Random(training["seed"]), len(qs))
-    touched = {q.para for q in order[: training["trained_questions"]]}
-    pool = [q for q in order if q.para in touched]
+    pool = first_paragraphs_questions(qs, held, training["seed"], training["trained_questions"])
     random.Random(training["seed"] + 1000 * stage).shuffle(pool)
     return pool[:n]
 
@@ -354,9 +360,11 @@ def train(args: argparse.Namespace) -> None:
     held_qs = [q for q in qs if q.para in held]
     if prev is None:
         touching = trained_questions(qs, held, rng, args.questions)
-        train_qs = touching
-        if args.draws:
-            train_qs = cycled_questions(qs, held, args.seed, args.questions, args.draws)
+        train_qs = (
+            cycled_questions(qs, held, args.seed, args.questions, args.draws)
+            if args.draws
+            else touching
+        )
     else:
         stage = len(prev.training.get("continued", [])) + 1
         if args.again:
