@@ -128,7 +128,10 @@ def word_vectors_for(settings: Settings, lex: LexicalIndex, embedder: Embedder) 
         pass  # none yet, or unreadable: embed them again
     need = sorted(set(lex.forms.values()) - cache.keys())
     if need:
-        cache.update(zip(need, embedder.embed(need, progress=len(need) >= 2000), strict=True))
+        # kept at the precision they are saved with: an index reopened from its folder and
+        # one that embedded the words itself give the same figures
+        fresh = embedder.embed(need, progress=len(need) >= 2000).astype(np.float16)
+        cache.update(zip(need, fresh.astype(np.float32), strict=True))
         if not foreign_folder(settings.index_dir):
             _save_words(folder, cache)
     return WordVectors({tok: cache[form] for tok, form in lex.forms.items()})

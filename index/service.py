@@ -80,7 +80,8 @@ class Index:
     _committed: dict[str, str] = field(default_factory=dict)  # source -> committed version
     _bylines: dict[str, Byline] = field(default_factory=dict)
     _info: dict[str, DocumentInfo] = field(default_factory=dict)  # source -> what citations show
-    _asked_words: dict[str, np.ndarray] = field(default_factory=dict)  # question words' vectors
+    # the vectors of questions' words the corpus lacks, by the set of such words
+    _asked_words: dict[tuple[str, ...], dict[str, np.ndarray]] = field(default_factory=dict)
     _stamp: str | None = None  # the store's generation when _docs was read
     _read_all: float = 0.0  # when every commit record was last read
     full_refresh_seconds: float = 60.0
@@ -122,18 +123,22 @@ class Index:
 
     def _question_words(self, q: str, words: WordVectors) -> dict[str, np.ndarray]:
         """Vectors of the question's words the corpus lacks, embedded apart from the question
-        (a short batch: in the question's batch each would be padded to its length) and kept
-        for later questions."""
+        (a short batch: in the question's batch each would be padded to its length).
+
+        Kept by the whole set of such words, embedded in one order: a word's vector may differ
+        in its last bits with the batch it is embedded in, so one kept from another question
+        could make an answer's figures depend on what was asked before."""
         new = {t: f for t, f in word_forms([q]).items() if words.get(t) is None}
-        known = {f: v for f in new.values() if (v := self._asked_words.get(f)) is not None}
-        todo = [f for f in new.values() if f not in known]
-        if todo:
-            fresh = dict(zip(todo, self.embedder.embed(todo), strict=True))
-            if len(self._asked_words) > 50_000:
-                self._asked_words.clear()  # a bound, not an eviction policy: words recur little
-            self._asked_words.update(fresh)
-            known.update(fresh)
-        return {t: known[f] for t, f in new.items()}
+        key = tuple(sorted(set(new.values())))
+        if not key:
+            return {}
+        vecs = self._asked_words.get(key)
+        if vecs is None:
+            vecs = dict(zip(key, self.embedder.embed(list(key)), strict=True))
+            if len(self._asked_words) > 10_000:
+                self._asked_words.clear()  # a bound, not an eviction policy
+            self._asked_words[key] = vecs
+        return {t: vecs[f] for t, f in new.items()}
 
     def _byline(self, source: str) -> Byline | None:
         return self._bylines.get(source)

@@ -47,9 +47,29 @@ def test_server_answers_every_question_like_the_embedded_folder(served, index, e
     differ = []
     for q in qa:
         here, there = index.ask(q["question"]).to_dict(), remote.ask(q["question"]).to_dict()
-        if here != there:
-            differ.append((q["id"], here["answer"], there["answer"]))
-    assert not differ, f"{len(differ)} of {len(qa)} answers differ: {differ[:3]}"
+        if not same(here, there):
+            differ.append((q["id"], here, there))
+    assert not differ, f"{len(differ)} of {len(qa)} answers differ: {differ[:2]}"
+
+
+def same(a, b) -> bool:
+    """Equal, but for figures within one unit of their 4th decimal: the `index` fixture
+    has answered other tests' questions first, and floating-point sums may differ in their
+    last bits between CPUs and batch shapes, enough to round a figure the other way."""
+    if isinstance(a, float) and isinstance(b, float):
+        return abs(a - b) <= 1.5e-4
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
+    if isinstance(a, list | tuple) and isinstance(b, list | tuple):
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))
+    return a == b
+
+
+def test_same_allows_rounding_only_in_figures():
+    assert same({"p": 0.5001, "q": ["a", 0.2]}, {"p": 0.5, "q": ["a", 0.2001]})
+    assert not same({"p": 0.5003}, {"p": 0.5})
+    assert not same({"q": ["a", 0.2]}, {"q": ["b", 0.2]})
+    assert not same({"n": 1}, {"n": 2})
 
 
 def test_each_client_caches_bm25_by_content_and_rebuilds_only_on_change(
