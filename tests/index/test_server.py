@@ -53,9 +53,10 @@ def test_server_answers_every_question_like_the_embedded_folder(served, index, e
 
 
 def same(a, b) -> bool:
-    """Equal, but for figures within one unit of their 4th decimal: the `index` fixture
-    has answered other tests' questions first, and floating-point sums may differ in their
-    last bits between CPUs and batch shapes, enough to round a figure the other way."""
+    """Equal, but for figures within one unit of their 4th decimal: the two indexes reach
+    their figures by different paths (the server's HTTP answers, the folder's own files), and
+    on some CPUs floating-point sums differ in their last bits with the shapes summed, enough
+    to round a figure the other way (seen once in CI, on q002's figures)."""
     if isinstance(a, float) and isinstance(b, float):
         return abs(a - b) <= 1.5e-4
     if isinstance(a, dict) and isinstance(b, dict):
