@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 
+import numpy as np
 import pytest
 
 from rag.errors import IndexMissingError, InputError
@@ -238,3 +240,46 @@ def test_the_learned_reader_answers_with_a_calibrated_confidence(index):
         assert a.citations[0].probability == pytest.approx(a.confidence)
     off = index.ask("What is the boiling point of liquid nitrogen?", reader="learned")
     assert off.confidence is not None and off.confidence < 0.9
+
+
+class _BatchShaped:
+    """A stand-in embedder whose vectors carry the size of the batch they were made in, as
+    real ones may in their last bits on some CPUs."""
+
+    def embed(self, texts, *, progress=False):
+        return np.array([[float(len(t)), float(len(texts))] for t in texts])
+
+
+def test_a_questions_unknown_words_do_not_depend_on_what_was_asked_before():
+    from types import SimpleNamespace
+
+    from index.service import Index
+    from rag.lexical import WordVectors
+
+    def vectors(asked_first):
+        index = SimpleNamespace(_asked_words={}, embedder=_BatchShaped())
+        for q in asked_first:
+            Index._question_words(index, q, WordVectors({}))
+        return Index._question_words(index, "Did zelinsky meet vance?", WordVectors({}))
+
+    fresh = vectors([])
+    after = vectors(["Where was zelinsky born?", "Did zelinsky meet trump and vance?"])
+    assert fresh.keys() == after.keys() and len(fresh) >= 3
+    assert all(np.array_equal(fresh[t], after[t]) for t in fresh)
+
+
+def test_an_index_that_embedded_its_words_equals_one_reopened(tmp_path, corpus_copy, embedder):
+    from index import open_index
+    from index.build import build_index
+    from rag.settings import Settings
+
+    settings = Settings.from_env({}, index_dir=tmp_path / "idx", corpus_dir=corpus_copy)
+    build_index(settings, embedder=embedder)
+    shutil.rmtree(settings.index_dir / "words")  # the first open embeds the words itself
+    made = open_index(settings, embedder=embedder)
+    reopened = open_index(settings, embedder=embedder)  # reads the words it saved
+    mine, saved = made._words.vectors, reopened._words.vectors
+    assert mine.keys() == saved.keys() and len(mine) > 500
+    assert all(np.array_equal(mine[t], saved[t]) for t in mine)
+    for q in ("Which troops did Moscow send?", "What did Putin demand?"):
+        assert made.ask(q).to_dict() == reopened.ask(q).to_dict()
