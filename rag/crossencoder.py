@@ -263,11 +263,11 @@ def _load(folder: str, device: str, cfg: ReaderConfig) -> Any:
                 )
             model.load_state_dict({k: v.float() for k, v in state.items()}, strict=False)
             model.eval()
-            _models[key] = model.to(torch.device(device), dtype=_dtype(device))
+            _models[key] = model.to(torch.device(device), dtype=compute_dtype(device))
         return _models[key]
 
 
-def _dtype(device: str) -> Any:
+def compute_dtype(device: str) -> Any:
     """bfloat16 on a CPU that computes it natively (AVX512-BF16 or AMX), else float32.
 
     Measured on 150 SQuAD-shifts questions against their paragraphs' sentences: the logits

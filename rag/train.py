@@ -346,7 +346,7 @@ def training_groups(
 def train(args: argparse.Namespace) -> None:
     import torch
 
-    from rag.crossencoder import _dtype, build_model, encode_batch, trained_names
+    from rag.crossencoder import build_model, compute_dtype, encode_batch, trained_names
 
     prev = load_config(Path(args.continue_from)) if args.continue_from else None
     if prev is not None:  # the same split as the model continued from
@@ -436,7 +436,7 @@ def train(args: argparse.Namespace) -> None:
     bce = torch.nn.BCEWithLogitsLoss()
     # bfloat16 arithmetic where the CPU has it natively (as reading uses), the weights and
     # the optimiser's state in float32: 0.65 s a step against 1.2 s in float32 here
-    low = not args.float32 and _dtype(args.device) == torch.bfloat16
+    low = not args.float32 and compute_dtype(args.device) == torch.bfloat16
     for step in range(steps):
         batch = groups[step * args.batch_questions : (step + 1) * args.batch_questions]
         trip = [t for g, _, _ in batch for t in g]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from rag.crossencoder import CrossEncoder, _dtype, _load, encode_batch
+from rag.crossencoder import CrossEncoder, _load, compute_dtype, encode_batch
 
 QUESTION = "Who designed the Sydney Harbour Bridge?"
 PAIRS = [
@@ -37,14 +37,14 @@ def test_the_reading_dtype_gives_float32s_logits_closely() -> None:
     ce = CrossEncoder()
     fast = ce.logits(QUESTION, PAIRS)
     model = _load(str(ce.folder), "cpu", ce.config)
-    assert next(model.parameters()).dtype == _dtype("cpu")
+    assert next(model.parameters()).dtype == compute_dtype("cpu")
     exact = model.to(torch.float32)
     try:
         enc = encode_batch([(QUESTION, s, c) for s, c in PAIRS], ce.config)
         with torch.inference_mode():
             ref = exact(**enc).numpy()
     finally:
-        model.to(_dtype("cpu"))
+        model.to(compute_dtype("cpu"))
     assert int(np.argmax(fast)) == int(np.argmax(ref)) == 1
     assert np.max(np.abs(fast - ref)) < 0.25
 
