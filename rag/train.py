@@ -343,6 +343,79 @@ def training_groups(
         yield trip, [1.0] + [0.0] * (len(trip) - 1), spans
 
 
+def answer_texts(p: Paragraph, q: Question) -> list[str]:
+    """The question's answers as its paragraph writes them, lower-cased."""
+    return [p.context[a:b].lower() for a, b in q.answers if b > a]
+
+
+def mining_pool(
+    paras: Sequence[Paragraph],
+    q: Question,
+    others: dict[str, OtherParagraphs],
+    far: int,
+    taken: Sequence[Triple],
+) -> list[Triple]:
+    """What the model mines its own negatives from (``--mine``): every sentence of the
+    question's paragraph that does not answer and the ``far`` best (BM25) of other paragraphs
+    of its file, less those already in its group and any that holds one of its answers'
+    words as written (another paragraph may answer too; such a sentence is no negative)."""
+    p = paras[q.para]
+    answers = answer_texts(p, q)
+    have = {t[1] for t in taken}
+    at = [(q.para, i) for i in range(len(p.sentences)) if i not in q.positives]
+    at += others[p.file].best(q.text, q.para, far)
+    pool = []
+    for a, b in at:
+        text = paras[a].sentences[b]
+        if text in have or any(ans in text.lower() for ans in answers):
+            continue
+        have.add(text)
+        pool.append((q.text, text, context(paras, a, b)))
+    return pool
+
+
+def mine(
+    model: Any,
+    cfg: ReaderConfig,
+    pools: Sequence[Sequence[Triple]],
+    k: int,
+) -> list[list[Triple]]:
+    """Per pool, the ``k`` triples the model now takes most for answers (highest logit): the
+    negatives it most needs to learn from, whatever wording misleads it."""
+    import torch
+
+    from rag.crossencoder import read_triples
+
+    flat = [t for pool in pools for t in pool]
+    if not flat:
+        return [[] for _ in pools]
+    was = model.training
+    model.eval()
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=_low(model)):
+        logits = read_triples(model, flat, cfg).logits
+    model.train(was)
+    return hardest(pools, logits, k)
+
+
+def hardest(pools: Sequence[Sequence[Triple]], logits: np.ndarray, k: int) -> list[list[Triple]]:
+    """Per pool, its ``k`` members of highest logit (``logits`` run over the pools in turn)."""
+    out, at = [], 0
+    for pool in pools:
+        lg = np.asarray(logits[at : at + len(pool)])
+        out.append([pool[i] for i in np.argsort(-lg, kind="stable")[:k]])
+        at += len(pool)
+    return out
+
+
+def _low(model: Any) -> bool:
+    import torch
+
+    from rag.crossencoder import compute_dtype
+
+    device = str(next(model.parameters()).device)
+    return device == "cpu" and compute_dtype(device) == torch.bfloat16
+
+
 def train(args: argparse.Namespace) -> None:
     import torch
 
@@ -439,6 +512,18 @@ def train(args: argparse.Namespace) -> None:
     low = not args.float32 and compute_dtype(args.device) == torch.bfloat16
     for step in range(steps):
         batch = groups[step * args.batch_questions : (step + 1) * args.batch_questions]
+        if args.mine:
+            batch_qs = train_qs[step * args.batch_questions : (step + 1) * args.batch_questions]
+            pools_ = [
+                mining_pool(paras, q, others, args.mine_far, g)
+                for q, (g, _, _) in zip(batch_qs, batch, strict=True)
+            ]
+            batch = [
+                (g + extra, ys + [0.0] * len(extra), sps + [None] * len(extra))
+                for (g, ys, sps), extra in zip(
+                    batch, mine(model, cfg, pools_, args.mine), strict=True
+                )
+            ]
         trip = [t for g, _, _ in batch for t in g]
         labels = torch.tensor([y for _, ys, _ in batch for y in ys], device=args.device)
         enc = encode_batch(trip, cfg, offsets=cfg.span_head)
@@ -710,6 +795,15 @@ def main(argv: Sequence[str] | None = None) -> None:
         help="of the --in-para negatives, how many are the paragraph's sentences sharing the "
         "most words with the question (the rest are drawn at random)",
     )
+    ap.add_argument(
+        "--mine",
+        type=int,
+        default=0,
+        help="per question, this many more negatives: those the model being trained takes "
+        "most for answers at that step, from its paragraph and the --mine-far best sentences "
+        "of other paragraphs",
+    )
+    ap.add_argument("--mine-far", type=int, default=8)
     ap.add_argument(
         "--swap",
         action="store_true",

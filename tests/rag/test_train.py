@@ -49,10 +49,12 @@ def test_training_writes_a_model_the_reader_loads(tmp_path: Path) -> None:
     # a further pass with swapped names, grown by a layer, then measured without writing
     again = tmp_path / "again"
     main(["--data", str(DATA), "--out", str(again), "--continue-from", str(more),
-          "--questions", "6", "--held-questions", "12", "--again", "--swap", "--layers", "2"])
+          "--questions", "6", "--held-questions", "12", "--again", "--swap", "--layers", "2",
+          "--mine", "2"])
     cfg3 = json.loads((again / "config.json").read_text())
     assert [c["questions"] for c in cfg3["training"]["continued"]] == [6, 6]
     assert "--swap" in cfg3["training"]["continued"][1]["command"]
+    assert "--mine 2" in cfg3["training"]["continued"][1]["command"]
     assert cfg3["layers"] == 2 and cfg3["training"]["continued"][1]["layers"] == 2
     assert CrossEncoder(again).logits("Who won?", [("Smith won the race.", None)]).shape == (1,)
     assert not cfg3["span_head"]

@@ -103,3 +103,35 @@ def test_the_answer_span_is_found_within_its_sentence_or_not_taught() -> None:
     assert para.sentences[1][c0:c1] == "Ralph Freeman"
     across = Question("What happened?", 0, frozenset({0, 1}), ((4, 40),))  # two sentences
     assert answer_span(para, across, 0) == UNKNOWN == answer_span(para, across, 1)
+
+
+def test_a_mining_pool_holds_what_may_be_a_negative_and_nothing_that_answers() -> None:
+    from rag.train import mining_pool
+
+    paras = [
+        Paragraph(
+            "f",
+            ["The bridge opened in 1932.", "Dorman Long built its arch.", "Trains cross it."],
+            context="The bridge opened in 1932. Dorman Long built its arch. Trains cross it.",
+        ),
+        Paragraph("f", ["Dorman Long also built a tower.", "The harbour arch is steel."]),
+    ]
+    q = Question("Which firm built the bridge arch?", 0, frozenset({1}), ((27, 38),))
+    others = {"f": OtherParagraphs(paras, [0, 1])}
+    taken = [(q.text, "Trains cross it.", None)]
+    pool = [s for _, s, _ in mining_pool(paras, q, others, 5, taken)]
+    # the paragraph's others not yet taken and the other paragraph's best, but never the
+    # answering sentence, one already in the group, or another holding the answer as written
+    assert pool == ["The bridge opened in 1932.", "The harbour arch is steel."]
+
+
+def test_the_hardest_of_each_pool_are_its_highest_logits() -> None:
+    import numpy as np
+
+    from rag.train import hardest
+
+    a = [("q", f"a{i}", None) for i in range(3)]
+    b = [("q", f"b{i}", None) for i in range(2)]
+    got = hardest([a, b], np.array([0.1, 2.0, 1.0, -1.0, 5.0]), 2)
+    assert [[s for _, s, _ in g] for g in got] == [["a1", "a2"], ["b1", "b0"]]
+    assert hardest([a, []], np.array([0.0, 1.0, 2.0]), 1) == [[a[2]], []]
