@@ -8,12 +8,14 @@ that BM25 ranks highest for it (negatives, as when the question's own paragraph 
 the corpus); with ``--swap``, also the question with one of its names swapped for one its
 paragraph never mentions, against its own answering sentence (``swapped``). The loss is binary
 cross-entropy per pair plus a softmax over each question's group, so the logit both ranks and
-separates. With ``--span`` a span head learns, on the same pairs, where the answer starts
-and ends in the answering sentence and to point at the first token ("no answer") in every
-other pair (the SQuAD 2.0 way of learning to refuse), its loss added to the others. A
-held-out share of paragraphs (never trained on) then fits the calibration
-``P = sigmoid(a * logit + b)`` of the best sentence's logit, and the abstention threshold (the
-rule is in ``choose_threshold``). XQuAD and ``eval/qa.jsonl`` are never read here.
+separates. With ``--mine K`` each question also meets the K sentences the model being
+trained takes most for answers at that step. With ``--span`` a span head learns, on the same
+pairs, where the answer starts and ends in the answering sentence and to point at the first
+token ("no answer") in every other pair (the SQuAD 2.0 way of learning to refuse), its loss
+added to the others. A held-out share of paragraphs (never trained on) then fits the
+calibration ``P = sigmoid(a * logit + b)`` of the best sentence's logit, and the abstention
+threshold (the rule is in ``choose_threshold``). XQuAD and ``eval/qa.jsonl`` are never read
+here.
 """
 
 from __future__ import annotations
@@ -357,8 +359,8 @@ def mining_pool(
 ) -> list[Triple]:
     """What the model mines its own negatives from (``--mine``): every sentence of the
     question's paragraph that does not answer and the ``far`` best (BM25) of other paragraphs
-    of its file, less those already in its group and any that holds one of its answers'
-    words as written (another paragraph may answer too; such a sentence is no negative)."""
+    of its file, less those already in its group and any that holds one of its answers as
+    written (another paragraph may answer too; such a sentence is no negative)."""
     p = paras[q.para]
     answers = answer_texts(p, q)
     have = {t[1] for t in taken}
@@ -379,9 +381,11 @@ def mine(
     cfg: ReaderConfig,
     pools: Sequence[Sequence[Triple]],
     k: int,
+    low: bool,
 ) -> list[list[Triple]]:
     """Per pool, the ``k`` triples the model now takes most for answers (highest logit): the
-    negatives it most needs to learn from, whatever wording misleads it."""
+    negatives it most needs to learn from, whatever wording misleads it. ``low``: read in
+    bfloat16, as the training steps compute."""
     import torch
 
     from rag.crossencoder import read_triples
@@ -391,7 +395,7 @@ def mine(
         return [[] for _ in pools]
     was = model.training
     model.eval()
-    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=_low(model)):
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=low):
         logits = read_triples(model, flat, cfg).logits
     model.train(was)
     return hardest(pools, logits, k)
@@ -405,15 +409,6 @@ def hardest(pools: Sequence[Sequence[Triple]], logits: np.ndarray, k: int) -> li
         out.append([pool[i] for i in np.argsort(-lg, kind="stable")[:k]])
         at += len(pool)
     return out
-
-
-def _low(model: Any) -> bool:
-    import torch
-
-    from rag.crossencoder import compute_dtype
-
-    device = str(next(model.parameters()).device)
-    return device == "cpu" and compute_dtype(device) == torch.bfloat16
 
 
 def train(args: argparse.Namespace) -> None:
@@ -514,14 +509,14 @@ def train(args: argparse.Namespace) -> None:
         batch = groups[step * args.batch_questions : (step + 1) * args.batch_questions]
         if args.mine:
             batch_qs = train_qs[step * args.batch_questions : (step + 1) * args.batch_questions]
-            pools_ = [
+            mining = [
                 mining_pool(paras, q, others, args.mine_far, g)
                 for q, (g, _, _) in zip(batch_qs, batch, strict=True)
             ]
             batch = [
                 (g + extra, ys + [0.0] * len(extra), sps + [None] * len(extra))
                 for (g, ys, sps), extra in zip(
-                    batch, mine(model, cfg, pools_, args.mine), strict=True
+                    batch, mine(model, cfg, mining, args.mine, low), strict=True
                 )
             ]
         trip = [t for g, _, _ in batch for t in g]
@@ -803,7 +798,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         "most for answers at that step, from its paragraph and the --mine-far best sentences "
         "of other paragraphs",
     )
-    ap.add_argument("--mine-far", type=int, default=8)
+    ap.add_argument(
+        "--mine-far",
+        type=int,
+        default=8,
+        help="with --mine: how many of other paragraphs' best (BM25) sentences it reads",
+    )
     ap.add_argument(
         "--swap",
         action="store_true",
