@@ -28,6 +28,11 @@ the highest probability at which at most 3% (``rag.train.FALSE_ABSTENTION_BUDGET
 questions whose answering sentence was among the candidates are refused (``choose_threshold``).
 The models written are then fitted on both folds. XQuAD and ``eval/qa.jsonl`` are
 never read here.
+
+With ``--pipeline-groups FILE`` it fits nothing: it asks the questions of corpora made the
+same way of the paragraphs the cross-encoder did train on, and writes per question the
+candidates the first model would hand the cross-encoder, as training groups for
+``python -m rag.train --pipeline-groups FILE``.
 """
 
 from __future__ import annotations
@@ -77,6 +82,7 @@ REMOVED_SHARE = 0.3
 # answerable questions also asked with one of their names swapped (swap_names)
 SWAPPED_SHARE = 0.3
 WORD_BUDGET = 40  # the median answer's words, on every corpus (choose_quoting)
+PIPELINE_TOP = 5  # candidates per recorded training group (--pipeline-groups)
 ALSO_GRID = (0.9, 0.7, 0.5, 0.4, 0.3, 0.2, 0.15, 0.1, 0.05)
 
 
@@ -122,10 +128,11 @@ def corpora(
     groups: int,
     files: Sequence[str] = FILES,
     articles: int | None = None,
+    trained: bool = False,
 ) -> list[tuple[str, dict[str, Any]]]:
-    """SQuAD-shaped corpora of the paragraphs the cross-encoder never trained on, ``groups``
-    per file, each file's articles dealt out in turn (at most ``articles`` a corpus). A
-    Reddit post is its own article."""
+    """SQuAD-shaped corpora of the paragraphs the cross-encoder never trained on (with
+    ``trained``, of those it trained on), ``groups`` per file, each file's articles dealt out
+    in turn (at most ``articles`` a corpus). A Reddit post is its own article."""
     ce = load_config().training  # the shipped cross-encoder's seed and trained questions
     paras, qs, _ = load(data)
     touched = {paras[i].context for i in trained_paragraphs(paras, qs, ce)}
@@ -135,7 +142,7 @@ def corpora(
         raw = json.loads((data / name).read_text(encoding="utf-8"))["data"]
         arts = []
         for art in raw:
-            keep = [p for p in art["paragraphs"] if p["context"] not in touched]
+            keep = [p for p in art["paragraphs"] if (p["context"] in touched) == trained]
             if len(raw) == 1:  # one article of many posts
                 arts += [{"title": f"post {i + 1}", "paragraphs": [p]} for i, p in enumerate(keep)]
             elif keep:
@@ -261,6 +268,28 @@ def record(
             if (n + 1) % 200 == 0:
                 say(f"  {n + 1} questions asked ({time.time() - t:.0f} s)")
         say(f"  {ss.documents} paragraphs indexed, {len(out)} questions recorded")
+    return out
+
+
+def pipeline_groups(asked: Sequence[Asked], first: Logistic, k: int) -> list[dict[str, Any]]:
+    """Per recorded question, the ``k`` candidates ``first`` would hand the cross-encoder, an
+    answering one first when there is one: training groups as the reader meets questions in
+    the pipeline, unanswerable ones included (``rag.train --pipeline-groups``)."""
+    out = []
+    for a in asked:
+        top = read_set(first, a, k)
+        if not top:
+            continue
+        lead = [i for i in top if a.labels[i] > 0][:1]
+        order = lead + [i for i in top if i not in lead]
+        out.append(
+            {
+                "q": a.question,
+                "kind": a.kind,
+                "pairs": [a.pairs[i] for i in order],
+                "labels": [float(a.labels[i]) for i in order],
+            }
+        )
     return out
 
 
@@ -496,6 +525,26 @@ def log(msg: str) -> None:
     print(msg, flush=True)
 
 
+def write_pipeline_groups(args: argparse.Namespace, out: Path) -> None:
+    """``--pipeline-groups``: corpora of the trained paragraphs (their own shuffle and seeds,
+    apart from the fitting's), every question asked, the groups written."""
+    from collections import Counter
+
+    from rag.features import load_models
+
+    first = load_models().first
+    asked: list[Asked] = []
+    made = corpora(Path(args.data), args.seed + 101, args.groups, args.files, trained=True)
+    for i, (name, squad) in enumerate(made):
+        log(f"corpus {name} (trained paragraphs): {len(squad['data'])} articles")
+        asked += record(i, squad, args.questions, args.seed + 500 + i, log)
+    groups = pipeline_groups(asked, first, PIPELINE_TOP)
+    out.write_text(json.dumps(groups), encoding="utf-8")
+    kinds = Counter(g["kind"] for g in groups)
+    led = sum(g["labels"][0] > 0 for g in groups)
+    log(f"{len(groups)} groups written to {out} ({dict(kinds)}; {led} with an answering one)")
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     ap = argparse.ArgumentParser(prog="python -m eval.fit", description=__doc__.split("\n")[0])
     ap.add_argument("--data", required=True, help="folder with the SQuAD-shifts JSON files")
@@ -510,10 +559,20 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--c", type=float, default=1.0, help="inverse L2 strength of the fits")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--cache", help="JSON file keeping the recorded questions between runs")
+    ap.add_argument(
+        "--pipeline-groups",
+        metavar="FILE",
+        help="fit nothing: ask questions of the paragraphs the cross-encoder trained on and "
+        f"write, per question, the {PIPELINE_TOP} candidates the first model hands it, as "
+        "training groups for `rag.train --pipeline-groups`",
+    )
     args = ap.parse_args(argv)
     data = Path(args.data)
     if not (data / FILES[0]).is_file():
         sys.exit(f"error: no SQuAD-shifts files in {data} (expected {', '.join(FILES)})")
+    if args.pipeline_groups:
+        write_pipeline_groups(args, Path(args.pipeline_groups))
+        return
     t0 = time.time()
     cache = Path(args.cache) if args.cache else None
     weights = sha256(MODELS_FILE.parent / WEIGHTS)

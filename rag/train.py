@@ -345,6 +345,18 @@ def training_groups(
         yield trip, [1.0] + [0.0] * (len(trip) - 1), spans
 
 
+def pipeline_groups(path: Path) -> list[tuple[list[Triple], list[float], list[Span]]]:
+    """Groups recorded from the pipeline (``--pipeline-groups``): each question with the
+    candidates the first model would hand the cross-encoder, its answering one first when
+    one is there; unanswerable questions have none."""
+    out = []
+    for g in json.loads(path.read_text(encoding="utf-8")):
+        trip: list[Triple] = [(g["q"], s, b) for s, b in g["pairs"]]
+        spans: list[Span] = [UNKNOWN if y else None for y in g["labels"]]
+        out.append((trip, [float(y) for y in g["labels"]], spans))
+    return out
+
+
 def answer_texts(p: Paragraph, q: Question) -> list[str]:
     """The question's answers as its paragraph writes them, lower-cased."""
     return [p.context[a:b].lower() for a, b in q.answers if b > a]
@@ -496,6 +508,12 @@ def train(args: argparse.Namespace) -> None:
             pools if args.swap else None,
         )
     )
+    recorded = pipeline_groups(Path(args.pipeline_groups)) if args.pipeline_groups else []
+    if recorded:  # dealt in among the others
+        groups += recorded
+        order = list(range(len(groups)))
+        rng.shuffle(order)
+        groups = [groups[i] for i in order]
     steps = (len(groups) + args.batch_questions - 1) // args.batch_questions
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: min(1.0, (s + 1) / args.warmup) * max(0.0, 1 - s / steps)
@@ -536,10 +554,12 @@ def train(args: argparse.Namespace) -> None:
         # the softmax over each question's group: its answering sentence first
         at = 0
         lst = []
-        for g, _, _ in batch:
-            lst.append(torch.log_softmax(logits[at : at + len(g)], 0)[0])
+        for g, ys, _ in batch:
+            if ys[0] > 0:  # a recorded unanswerable question has no answering sentence
+                lst.append(torch.log_softmax(logits[at : at + len(g)], 0)[0])
             at += len(g)
-        loss = loss - torch.stack(lst).mean()
+        if lst:
+            loss = loss - torch.stack(lst).mean()
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -578,6 +598,8 @@ def train(args: argparse.Namespace) -> None:
         }
     else:
         done = {"command": command, "questions": len(train_qs), "steps": steps}
+        if recorded:
+            done["recorded_groups"] = len(recorded)
         if args.layers != prev.layers:
             done["layers"] = args.layers
         if span_head and not prev.span_head:
@@ -805,6 +827,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         help="with --mine: how many of other paragraphs' best (BM25) sentences it reads",
     )
     ap.add_argument(
+        "--pipeline-groups",
+        help="a JSON file of groups recorded from the pipeline, dealt in among the others",
+    )
+    ap.add_argument(
         "--swap",
         action="store_true",
         help="add each question with one of its names swapped for another of the file, "
@@ -853,6 +879,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         ap.error("--again and --measure-only need --continue-from")
     if args.draws is not None and (args.continue_from or args.draws < 1):
         ap.error("--draws: a positive count, for a run from scratch (not with --continue-from)")
+    if args.mine and args.pipeline_groups:
+        ap.error("--mine and --pipeline-groups: one or the other")
+    if args.pipeline_groups and not Path(args.pipeline_groups).is_file():
+        ap.error(
+            f"--pipeline-groups: no such file {args.pipeline_groups} (write one with "
+            "`python -m eval.fit --data DIR --pipeline-groups FILE`)"
+        )
     had = continued_layers(ap, args.continue_from)
     if args.layers is not None and had is not None and args.layers < had:
         ap.error("--layers: a continued model can grow, not shrink")

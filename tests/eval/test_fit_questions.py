@@ -96,3 +96,27 @@ def test_the_word_budget_holds_on_every_corpus_not_only_pooled() -> None:
     # with corpus 0 as short as corpus 1, the second sentence is quoted
     also, most, report = choose_quoting([short] * 40, np.ones(40, dtype=bool), corpus, 0.1)
     assert quote(short, also, most, 0.1) == [0, 1] and report["answer_among_quotes"] == 1.0
+
+
+def test_pipeline_groups_hold_the_candidates_read_their_answering_one_first() -> None:
+    import numpy as np
+
+    from eval.fit import Asked, pipeline_groups
+    from rag.features import FIRST_FEATURES, Logistic
+
+    n = len(FIRST_FEATURES)
+    # the first model ranks by the first column alone
+    first = Logistic(FIRST_FEATURES, (0.0,) * n, (1.0,) * n, (1.0,) + (0.0,) * (n - 1), 0.0)
+    rows = np.zeros((4, n))
+    rows[:, 0] = [0.1, 0.9, 0.5, 0.7]
+    pairs = [(f"s{i}", None) for i in range(4)]
+    found = Asked("q?", 0, True, rows, np.array([0.0, 0.0, 1.0, 0.0]), pairs)
+    refused = Asked("r?", 0, False, rows, np.zeros(4), pairs, kind="left-out")
+    missed = Asked("m?", 0, True, rows, np.array([1.0, 0.0, 0.0, 0.0]), pairs)
+    a, b, c = pipeline_groups([found, refused, missed], first, 3)
+    # the three the first model ranks best (s1, s3, s2), the answering s2 moved to the front
+    assert [s for s, _ in a["pairs"]] == ["s2", "s1", "s3"] and a["labels"] == [1.0, 0.0, 0.0]
+    assert [s for s, _ in b["pairs"]] == ["s1", "s3", "s2"] and b["labels"] == [0.0] * 3
+    assert b["kind"] == "left-out"
+    # an answering sentence the first model would not hand over is not brought in
+    assert "s0" not in [s for s, _ in c["pairs"]] and c["labels"] == [0.0] * 3

@@ -68,6 +68,27 @@ def test_training_writes_a_model_the_reader_loads(tmp_path: Path) -> None:
     assert "span_best_sentence_right" in cfg4["training"]["held_out"]
     seen = CrossEncoder(spans).read("Who won?", [("Smith won the race.", None), ("It rained.", None)])
     assert seen.logits.shape == seen.spans.shape == (2,) and np.isfinite(seen.spans).all()
+    # groups recorded from the pipeline dealt in, one of them a question with no answer
+    recorded = tmp_path / "groups.json"
+    recorded.write_text(json.dumps([
+        {"q": "Who won?", "kind": "squad", "pairs": [["Smith won.", None], ["It rained.", None]],
+         "labels": [1.0, 0.0]},
+        {"q": "Who lost?", "kind": "left-out", "pairs": [["It rained.", None]], "labels": [0.0]},
+    ]))
+    piped = tmp_path / "piped"
+    main(["--data", str(DATA), "--out", str(piped), "--continue-from", str(spans),
+          "--questions", "4", "--held-questions", "12", "--again",
+          "--pipeline-groups", str(recorded)])
+    cfg5 = json.loads((piped / "config.json").read_text())
+    assert "--pipeline-groups" in cfg5["training"]["continued"][-1]["command"]
+    assert cfg5["training"]["continued"][-1]["steps"] == 1  # 4 drawn and 2 recorded, 6 a step
+    assert cfg5["training"]["continued"][-1]["recorded_groups"] == 2
+    with pytest.raises(SystemExit):
+        main(["--data", str(DATA), "--out", str(tmp_path / "no"), "--continue-from", str(spans),
+              "--again", "--mine", "2", "--pipeline-groups", str(recorded)])
+    with pytest.raises(SystemExit):
+        main(["--data", str(DATA), "--out", str(tmp_path / "no"), "--continue-from", str(spans),
+              "--again", "--pipeline-groups", str(tmp_path / "none.json")])
     measured = tmp_path / "measured"
     main(["--data", str(DATA), "--out", str(measured), "--continue-from", str(again),
           "--held-questions", "12", "--measure-only"])

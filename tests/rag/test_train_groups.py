@@ -4,6 +4,7 @@ logic on a two-paragraph fake corpus; no model)."""
 from __future__ import annotations
 
 import random
+from pathlib import Path
 
 from rag.train import (
     UNKNOWN,
@@ -135,3 +136,25 @@ def test_the_hardest_of_each_pool_are_its_highest_logits() -> None:
     got = hardest([a, b], np.array([0.1, 2.0, 1.0, -1.0, 5.0]), 2)
     assert [[s for _, s, _ in g] for g in got] == [["a1", "a2"], ["b1", "b0"]]
     assert hardest([a, []], np.array([0.0, 1.0, 2.0]), 1) == [[a[2]], []]
+
+
+def test_recorded_pipeline_groups_teach_no_span_where_no_answer_is_marked(tmp_path: Path) -> None:
+    import json
+
+    from rag.train import pipeline_groups
+
+    path = tmp_path / "groups.json"
+    path.write_text(
+        json.dumps(
+            [
+                {"q": "Who?", "kind": "squad", "pairs": [["A won.", None], ["B ran.", "A won."]],
+                 "labels": [1.0, 0.0]},
+                {"q": "When?", "kind": "left-out", "pairs": [["C sang.", None]], "labels": [0.0]},
+            ]
+        )
+    )
+    (trip, ys, spans), (trip2, ys2, spans2) = pipeline_groups(path)
+    assert trip == [("Who?", "A won.", None), ("Who?", "B ran.", "A won.")] and ys == [1.0, 0.0]
+    # the answer's place in its sentence was not recorded: not taught; a non-answer: none
+    assert spans == [UNKNOWN, None]
+    assert trip2 == [("When?", "C sang.", None)] and ys2 == [0.0] and spans2 == [None]
