@@ -511,9 +511,7 @@ def train(args: argparse.Namespace) -> None:
     recorded = pipeline_groups(Path(args.pipeline_groups)) if args.pipeline_groups else []
     if recorded:  # dealt in among the others
         groups += recorded
-        order = list(range(len(groups)))
-        rng.shuffle(order)
-        groups = [groups[i] for i in order]
+        rng.shuffle(groups)
     steps = (len(groups) + args.batch_questions - 1) // args.batch_questions
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: min(1.0, (s + 1) / args.warmup) * max(0.0, 1 - s / steps)
