@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import functools
+import logging
 import threading
 import time
 import unicodedata
@@ -17,6 +18,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from index.background import start_behind
 from index.build import lexical_for, open_store, word_vectors_for
 from index.store import ChromaStore, DocRecord, StoredChunk, StoredSentence
 from rag.answer import Candidate, build_answer
@@ -29,6 +31,8 @@ from rag.readers import Lookup, Reader, make_reader
 from rag.retrieve import Mode, check_mode, fuse
 from rag.settings import Settings
 from rag.types import Answer, Byline, DocumentInfo, Filters, RankedSentence, Trace
+
+log = logging.getLogger(__name__)
 
 RANKING_KEPT = 10  # sentences of the reader's ranking kept in a trace
 
@@ -62,6 +66,18 @@ def clean_question(question: object, limit: int) -> str:
     return q
 
 
+@dataclass(frozen=True)
+class Loaded:
+    """What questions read besides the store, as of one reading of the committed documents."""
+
+    docs: list[DocRecord]
+    lexical: LexicalIndex
+    words: WordVectors
+    committed: dict[str, str]  # source -> committed version
+    bylines: dict[str, Byline]
+    info: dict[str, DocumentInfo]  # source -> what citations show
+
+
 @dataclass
 class Index:
     """An open index: a store, the model (loaded on first use), and the lexical index."""
@@ -72,54 +88,87 @@ class Index:
     refresh_seconds: float = 2.0
     pool_factor: int = 2  # passages searched for sentences, as a multiple of top_k
     _readers: dict[str, Reader] = field(default_factory=dict)
-    _docs: list[DocRecord] = field(default_factory=list)
-    _lexical: LexicalIndex | None = None
-    _words: WordVectors | None = None
+    _readers_lock: threading.Lock = field(default_factory=threading.Lock)
+    _loaded: Loaded | None = None
     _checked: float = 0.0
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-    _committed: dict[str, str] = field(default_factory=dict)  # source -> committed version
-    _bylines: dict[str, Byline] = field(default_factory=dict)
-    _info: dict[str, DocumentInfo] = field(default_factory=dict)  # source -> what citations show
+    _lock: threading.Lock = field(default_factory=threading.Lock)  # held while reloading
     # the vectors of questions' words the corpus lacks, by the set of such words
     _asked_words: dict[tuple[str, ...], dict[str, np.ndarray]] = field(default_factory=dict)
-    _stamp: str | None = None  # the store's generation when _docs was read
+    _stamp: str | None = None  # the store's generation when the documents were read
     _read_all: float = 0.0  # when every commit record was last read
     full_refresh_seconds: float = 60.0
 
     # -- state ----------------------------------------------------------------------------
     def refresh(self, force: bool = False) -> None:
-        """Pick up documents indexed by another process (at most every ``refresh_seconds``)."""
+        """Pick up documents indexed since (by this process or another), at most every
+        ``refresh_seconds``.
+
+        The first load, and a forced one, happen here. Otherwise a due reload runs on a
+        thread of its own at a lower priority while the caller (a question) goes on with what
+        is loaded: the BM25 index and word vectors of a changed corpus take up to seconds to
+        rebuild, and no question should wait for them. What a question reads is one snapshot
+        (``Loaded``), swapped whole, so it never mixes two versions of the corpus."""
         now = time.monotonic()
-        if not force and self._lexical is not None and now - self._checked < self.refresh_seconds:
+        if self._loaded is None or force:
+            with self._lock:
+                self._reload(now, force)
             return
-        with self._lock:
-            # one small read says whether anything was committed or deleted since; reading
-            # every commit record takes seconds at 30k documents. A full read still happens
-            # every full_refresh_seconds, for a writer that died between commit and stamp.
-            stamp = self.store.generation()
-            if (
-                not force
-                and self._lexical is not None
-                and stamp is not None
-                and stamp == self._stamp
-                and now - self._read_all < self.full_refresh_seconds
-            ):
-                self._checked = now
-                return
-            docs = self.store.documents()
-            if (
-                force
-                or self._lexical is None
-                or [(d.source, d.content_hash) for d in docs]
-                != [(d.source, d.content_hash) for d in self._docs]
-            ):
-                self._lexical = lexical_for(self.settings, self.store, docs)
-                self._words = word_vectors_for(self.settings, self._lexical, self.embedder)
-                self._docs = docs
-                self._committed = {d.source: d.content_hash for d in docs}
-                self._bylines = {d.source: d.byline for d in docs if d.byline}
-                self._info = {d.source: d.info() for d in docs}
-            self._stamp, self._read_all, self._checked = stamp, now, now
+        if now - self._checked < self.refresh_seconds:
+            return
+        if not self._lock.acquire(blocking=False):
+            return  # a reload is running; it will be picked up when it is done
+        self._checked = now  # the next questions do not start another check meanwhile
+        start_behind(lambda: self._reload_behind(now), "rag-refresh")
+
+    def _reload_behind(self, now: float) -> None:
+        """``_reload`` for ``refresh``'s background thread, which holds ``_lock`` for it."""
+        try:
+            self._reload(now, False)
+        except Exception as e:  # noqa: BLE001 - the next check tries again; questions go on
+            log.warning("reloading the index failed, answering from what was loaded: %s", e)
+        finally:
+            self._lock.release()
+
+    def _reload(self, now: float, force: bool) -> None:
+        """Read the store's state and swap in a new snapshot if documents changed; the
+        caller holds ``_lock``."""
+        # one small read says whether anything was committed or deleted since; reading
+        # every commit record takes seconds at 30k documents. A full read still happens
+        # every full_refresh_seconds, for a writer that died between commit and stamp.
+        loaded = self._loaded
+        stamp = self.store.generation()
+        if (
+            not force
+            and loaded is not None
+            and stamp is not None
+            and stamp == self._stamp
+            and now - self._read_all < self.full_refresh_seconds
+        ):
+            self._checked = now
+            return
+        docs = self.store.documents()
+        if (
+            force
+            or loaded is None
+            or [(d.source, d.content_hash) for d in docs]
+            != [(d.source, d.content_hash) for d in loaded.docs]
+        ):
+            lexical = lexical_for(self.settings, self.store, docs)
+            self._loaded = Loaded(
+                docs=docs,
+                lexical=lexical,
+                words=word_vectors_for(self.settings, lexical, self.embedder),
+                committed={d.source: d.content_hash for d in docs},
+                bylines={d.source: d.byline for d in docs if d.byline},
+                info={d.source: d.info() for d in docs},
+            )
+        self._stamp, self._read_all, self._checked = stamp, now, now
+
+    def _state(self) -> Loaded:
+        """The snapshot after a refresh (the first load happens here)."""
+        self.refresh()
+        assert self._loaded is not None
+        return self._loaded
 
     def _question_words(self, q: str, words: WordVectors) -> dict[str, np.ndarray]:
         """Vectors of the question's words the corpus lacks, embedded apart from the question
@@ -140,18 +189,12 @@ class Index:
             self._asked_words[key] = vecs
         return {t: vecs[f] for t, f in new.items()}
 
-    def _byline(self, source: str) -> Byline | None:
-        return self._bylines.get(source)
-
     def documents(self) -> list[DocRecord]:
-        self.refresh()
-        return list(self._docs)
+        return list(self._state().docs)
 
     @property
     def lexical(self) -> LexicalIndex:
-        self.refresh()
-        assert self._lexical is not None
-        return self._lexical
+        return self._state().lexical
 
     # -- retrieval ------------------------------------------------------------------------
     def retrieve(
@@ -166,13 +209,23 @@ class Index:
         """The top ``k`` passages, best first, with fused scores normalised to the best (1.0).
 
         ``seconds``, when given, receives the time each stage took."""
+        return self._retrieve(self._state(), question, k, mode, filters, qvec, seconds)
+
+    def _retrieve(
+        self,
+        st: Loaded,
+        question: str,
+        k: int | None,
+        mode: Mode,
+        filters: Filters | None,
+        qvec: np.ndarray | None,
+        seconds: dict[str, float] | None,
+    ) -> list[tuple[StoredChunk, float]]:
         mode = check_mode(mode)
         if filters == Filters():
             filters = None  # admits everything: no filtered reads
         secs = {} if seconds is None else seconds
         k = k or self.settings.top_k
-        self.refresh()
-        committed = self._committed
         t = time.perf_counter()
         pool = max(k * 4, 20)
         dense: list[tuple[str, float]] = []
@@ -187,7 +240,7 @@ class Index:
         lex: list[tuple[str, float]] = []
         if mode in ("hybrid", "lexical"):
             allowed = self.store.matching_chunk_ids(filters) if filters else None
-            lex = self.lexical.search(question, pool, allowed)
+            lex = st.lexical.search(question, pool, allowed)
         secs["lexical"] = time.perf_counter() - t
         fused = fuse([[i for i, _ in dense], [i for i, _ in lex]])
         top = fused[0][1] if fused else 1.0
@@ -202,7 +255,7 @@ class Index:
             by_id = {c.id: c for c in self.store.get_chunks([i for i, _ in want])}
             for cid, s in want:
                 c = by_id.get(cid)
-                if c is not None and committed.get(c.source) == c.doc_hash:
+                if c is not None and st.committed.get(c.source) == c.doc_hash:
                     out.append((c, s / top))
         secs["fetch"] = time.perf_counter() - t
         return out
@@ -211,7 +264,7 @@ class Index:
     def reader(self, name: str | None = None) -> Reader:
         """The reader called ``name`` (default: the settings'), made once per index."""
         name = name or self.settings.reader
-        with self._lock:
+        with self._readers_lock:
             if name not in self._readers:
                 self._readers[name] = make_reader(name)
             return self._readers[name]
@@ -239,9 +292,8 @@ class Index:
         q = clean_question(question, self.settings.max_question_chars)
         rd = reader if reader is not None and not isinstance(reader, str) else self.reader(reader)
         secs: dict[str, float] = {}
-        self.refresh()
-        words = self._words
-        assert words is not None
+        st = self._state()
+        words = st.words
         # the question's words the corpus lacks are embedded on the other core meanwhile:
         # a model pass costs about as much for four words as for the question
         pending = _words_pool().submit(self._question_words, q, words)
@@ -254,20 +306,20 @@ class Index:
         # sentences are drawn from a wider pool than the passages shown: the reader, not the
         # passage ranking, decides what answers
         k = k or self.settings.top_k
-        passages = self.retrieve(q, k * self.pool_factor, mode, filters, qvec=qvec, seconds=secs)
+        passages = self._retrieve(st, q, k * self.pool_factor, mode, filters, qvec, secs)
         t = time.perf_counter()
         cands, before = _candidates(passages)
         secs["fetch"] = secs.get("fetch", 0.0) + time.perf_counter() - t
         t = time.perf_counter()
         asked = pending.result()
-        lex = self.lexical
+        lex = st.lexical
         look = Lookup(
             idf=lex.idf,
             knows=lex.knows,
             # names may be misspelt in a question ("Ghandi"); other words must match exactly
             knows_name=lex.knows_roughly,
             word_vec=lambda t: asked[t] if t in asked else words.get(t),
-            byline=self._byline,
+            byline=st.bylines.get,
             before=lambda c: before(c, -1),
             question_pieces=pieces,
         )
@@ -275,7 +327,7 @@ class Index:
         answer = build_answer(
             q, d.chosen, before, d.reason, closest=d.ranked, confidence=d.confidence
         )
-        answer = flag_disagreement(with_sources(answer, self._info), q)
+        answer = flag_disagreement(with_sources(answer, st.info), q)
         secs["read"] = time.perf_counter() - t
         secs["total"] = time.perf_counter() - t0
         if not trace:

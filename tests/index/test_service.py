@@ -278,7 +278,7 @@ def test_an_index_that_embedded_its_words_equals_one_reopened(tmp_path, corpus_c
     shutil.rmtree(settings.index_dir / "words")  # the first open embeds the words itself
     made = open_index(settings, embedder=embedder)
     reopened = open_index(settings, embedder=embedder)  # reads the words it saved
-    mine, saved = made._words.vectors, reopened._words.vectors
+    mine, saved = made._state().words.vectors, reopened._state().words.vectors
     assert mine.keys() == saved.keys() and len(mine) > 500
     assert all(np.array_equal(mine[t], saved[t]) for t in mine)
     for q in ("Which troops did Moscow send?", "What did Putin demand?"):
