@@ -118,7 +118,11 @@ class Index:
         if not self._lock.acquire(blocking=False):
             return  # a reload is running; it will be picked up when it is done
         self._checked = now  # the next questions do not start another check meanwhile
-        start_behind(lambda: self._reload_behind(now), "rag-refresh")
+        try:
+            start_behind(lambda: self._reload_behind(now), "rag-refresh")
+        except BaseException:  # no thread to hand the lock to
+            self._lock.release()
+            raise
 
     def _reload_behind(self, now: float) -> None:
         """``_reload`` for ``refresh``'s background thread, which holds ``_lock`` for it."""
