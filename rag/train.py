@@ -248,6 +248,47 @@ def swapped(question: str, para: Paragraph, pool: NamePool, rng: random.Random) 
     return question[:a] + rng.choice(alike) + question[b:] if alike else None
 
 
+_YEAR = re.compile(r"\b(1[5-9]\d\d|20\d\d)\b")
+MONTHS = (
+    "January February March April May June July August September October November December"
+).split()
+
+
+def date_opening(question: str, rng: random.Random) -> str | None:
+    """An opening naming the year the question names, as news and reference text open
+    sentences ("In 2011, ", "On March 3, 2011, ", "March 3, 2011 — "), in the question's month
+    when it names one; None when the question names no year. A sentence of the paragraph so
+    opened, and not answering, is the negative ``training_groups`` adds with ``decoy``: the
+    reader took a sentence sharing the question's date for an answer (``python -m
+    eval.probe``)."""
+    m = _YEAR.search(question)
+    if not m:
+        return None
+    year = m.group(1)
+    month = next((mo for mo in MONTHS if re.search(rf"\b{mo}\b", question)), None)
+    month = month or rng.choice(MONTHS)
+    day = rng.randint(1, 28)
+    forms = (
+        f"In {year}, ",
+        f"In {month} {year}, ",
+        f"On {month} {day}, {year}, ",
+        f"{month} {day}, {year} — ",
+        f"As of {year}, ",
+    )
+    return rng.choice(forms)
+
+
+def opened(opening: str, sentence: str) -> str:
+    """``sentence`` after ``opening``: its first word lower-cased when it is a common word
+    ("The", "It"), as it would be written mid-sentence; names keep their capitals."""
+    from rag.lexical import STOPWORDS
+
+    first = sentence.split(" ", 1)[0]
+    if not opening.endswith("— ") and first.lower() in STOPWORDS and first[1:].islower():
+        sentence = sentence[0].lower() + sentence[1:]
+    return opening + sentence
+
+
 def revisited_questions(
     qs: Sequence[Question], held: set[int], training: dict[str, Any], n: int, stage: int
 ) -> list[Question]:
@@ -311,6 +352,7 @@ def training_groups(
     out_para: int,
     hard: int = 0,
     pools: dict[str, NamePool] | None = None,
+    decoy: bool = False,
 ) -> Iterator[tuple[list[Triple], list[float], list[Span]]]:
     """Per question: its answering sentence, up to ``in_para`` other sentences of the
     paragraph and ``out_para`` of the top five BM25 sentences of other paragraphs, with each
@@ -321,7 +363,11 @@ def training_groups(
     with the question (the sentences that look as if they answered, as the rest of its
     paragraph does when the answering sentence is missing); the rest are drawn at random.
     With ``pools``, the question with one of its names swapped (``swapped``) is one more
-    negative against the answering sentence, when the question has a name to swap."""
+    negative against the answering sentence, when the question has a name to swap.
+
+    With ``decoy``, a question naming a year gets one more negative: a non-answering sentence
+    of its paragraph opened by a date in that year (``date_opening``); and, half the time, its
+    answering sentence is opened the same way, so that the date tells neither way."""
     from rag.lexical import tokens
 
     for q in qs:
@@ -342,6 +388,18 @@ def training_groups(
         if other is not None:
             trip.append((other, p.sentences[pos], context(paras, q.para, pos)))
         spans: list[Span] = [answer_span(p, q, pos)] + [None] * (len(trip) - 1)
+        opening = date_opening(q.text, rng) if decoy and negs else None
+        if opening is not None:
+            i = rng.choice(negs)
+            trip.append((q.text, opened(opening, p.sentences[i]), context(paras, q.para, i)))
+            spans.append(None)
+            if rng.random() < 0.5:
+                dated = opened(opening, p.sentences[pos])
+                trip[0] = (q.text, dated, trip[0][2])
+                shift = len(dated) - len(p.sentences[pos])
+                sp = spans[0]
+                if sp is not None and sp != UNKNOWN:
+                    spans[0] = (sp[0] + shift, sp[1] + shift)
         yield trip, [1.0] + [0.0] * (len(trip) - 1), spans
 
 
@@ -506,6 +564,7 @@ def train(args: argparse.Namespace) -> None:
             args.out_para,
             args.hard,
             pools if args.swap else None,
+            args.decoy,
         )
     )
     recorded = pipeline_groups(Path(args.pipeline_groups)) if args.pipeline_groups else []
@@ -833,6 +892,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         action="store_true",
         help="add each question with one of its names swapped for another of the file, "
         "against its answering sentence, as a negative",
+    )
+    ap.add_argument(
+        "--decoy",
+        action="store_true",
+        help="for each question naming a year, one more negative: a non-answering sentence of "
+        "its paragraph opened by a date in that year (and half the time the answering "
+        "sentence opened the same way)",
     )
     ap.add_argument(
         "--again",

@@ -158,3 +158,40 @@ def test_recorded_pipeline_groups_teach_no_span_where_no_answer_is_marked(tmp_pa
     # the answer's place in its sentence was not recorded: not taught; a non-answer: none
     assert spans == [UNKNOWN, None]
     assert trip2 == [("When?", "C sang.", None)] and ys2 == [0.0] and spans2 == [None]
+
+
+def test_a_question_naming_a_year_gets_a_non_answer_opened_by_that_date() -> None:
+    from rag.train import date_opening
+
+    context = "The bridge opened in 1932. Its arch was designed by Ralph Freeman. Trains cross it."
+    para = Paragraph("f", context.replace(". ", ".|").split("|"), context, (0, 27, 67))
+    a0 = context.index("Ralph")
+    q = Question(
+        "Who designed the arch of the bridge opened in March 1932?", 0, frozenset({1}),
+        ((a0, a0 + len("Ralph Freeman")),),
+    )
+    others = {"f": OtherParagraphs([para], [0])}
+    dated_answers = 0
+    for seed in range(20):
+        ((trip, labels, spans),) = training_groups(
+            [para], [q], others, random.Random(seed), 0, 0, decoy=True
+        )
+        assert labels == [1.0, 0.0]
+        decoy = trip[-1][1]
+        # a sentence that does not answer, opened by a date in the question's year (and its
+        # month): "In 1932, trains cross it.", "March 5, 1932 — Trains cross it." ...
+        assert "1932" in decoy.split(",")[0] + decoy.split("—")[0] and "Ralph" not in decoy
+        assert decoy.endswith(("trains cross it.", "Trains cross it.", "the bridge opened in 1932.",
+                               "The bridge opened in 1932."))
+        assert "March" in decoy or decoy.startswith(("In 1932", "As of 1932"))
+        answer = trip[0][1]
+        c0, c1 = spans[0]  # the span follows the answering sentence, opened or not
+        assert answer[c0:c1] == "Ralph Freeman" and answer.endswith(para.sentences[1][1:])
+        dated_answers += answer != para.sentences[1]
+    assert 0 < dated_answers < 20  # half the time: a date is no sign either way
+    # no year in the question: nothing added
+    plain = Question("Who designed the arch?", 0, frozenset({1}), q.answers)
+    ((trip, labels, _),) = training_groups(
+        [para], [plain], others, random.Random(0), 0, 0, decoy=True
+    )
+    assert labels == [1.0] and date_opening(plain.text, random.Random(0)) is None
