@@ -18,7 +18,6 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from index.background import start_behind
 from index.build import lexical_for, open_store, word_vectors_for
 from index.store import ChromaStore, DocRecord, StoredChunk, StoredSentence
 from rag.answer import Candidate, build_answer
@@ -104,8 +103,7 @@ class Index:
         ``refresh_seconds``.
 
         The first load, and a forced one, happen here. Otherwise a due reload runs on a
-        thread of its own at a lower priority while the caller (a question) goes on with what
-        is loaded: the BM25 index and word vectors of a changed corpus take up to seconds to
+        thread of its own while the caller (a question) goes on with what is loaded: the BM25 index and word vectors of a changed corpus take up to seconds to
         rebuild, and no question should wait for them. What a question reads is one snapshot
         (``Loaded``), swapped whole, so it never mixes two versions of the corpus."""
         now = time.monotonic()
@@ -119,7 +117,9 @@ class Index:
             return  # a reload is running; it will be picked up when it is done
         self._checked = now  # the next questions do not start another check meanwhile
         try:
-            start_behind(lambda: self._reload_behind(now), "rag-refresh")
+            threading.Thread(
+                target=self._reload_behind, args=(now,), name="rag-refresh", daemon=True
+            ).start()
         except BaseException:  # no thread to hand the lock to
             self._lock.release()
             raise

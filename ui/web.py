@@ -32,8 +32,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 import gradio as gr  # noqa: E402
 from gradio.components.chatbot import ExampleMessage  # noqa: E402
 
-from index.background import run_behind  # noqa: E402
-from index.build import IndexReport, build_index  # noqa: E402
+from index.build import build_index  # noqa: E402
 from index.service import Filters, Index, open_index  # noqa: E402
 from index.store import DocRecord  # noqa: E402
 from rag.errors import InputError, RagError  # noqa: E402
@@ -88,9 +87,8 @@ BUNDLED_EXAMPLES = (
 QUEUE_CONCURRENCY = 1
 QUEUE_MAX_SIZE = 64
 
-# Questions before uploads. An upload is indexed on a thread of its own at a lower CPU
-# priority (index.background), and the server hands the GIL between threads every
-# SWITCH_SECONDS instead of Python's 5 ms: an answer releases the GIL around each of its
+# Questions while an upload is indexed: the server hands the GIL between threads every
+# SWITCH_SECONDS instead of Python's 5 ms. An answer releases the GIL around each of its
 # hundreds of torch operations, and while indexing ran Python code (sentence splitting, the
 # BM25 rebuild) it waited up to the whole interval to get it back each time, so one answer took
 # up to a second. docs/robustness.md has the load test's figures before and after.
@@ -518,15 +516,11 @@ def build_app(index: Index) -> gr.Blocks:
             def step(i: int, n: int, name: str) -> None:
                 progress((i, n), desc=f"indexing {name}" if name else "indexing: finishing")
 
-            def work(relay: Callable[[int, int, str], None]) -> IndexReport:
+            try:
                 report = build_index(
-                    settings, saved, embedder=index.embedder, progress=relay, prune=False
+                    settings, saved, embedder=index.embedder, progress=step, prune=False
                 )
                 index.refresh(force=True)
-                return report
-
-            try:
-                report = run_behind(work, step, name="rag-upload")
             except RagError as e:
                 lines.append(f"- indexing failed: {md_text(explain(e))}")
             else:

@@ -1,18 +1,14 @@
-"""Questions before background work: uploads and reloads run on threads of their own at a lower
-CPU priority, and a question never waits for a reload of the index (real model, real Chroma in
-a temp folder)."""
+"""A question never waits for a reload of the index: a due reload runs behind the questions,
+which answer from one snapshot of the corpus (real model, real Chroma in a temp folder)."""
 
 from __future__ import annotations
 
-import os
 import shutil
-import sys
 import threading
 import time
 
 import pytest
 
-from index.background import BACKGROUND_NICE, run_behind, start_behind
 from index.build import build_index
 from index.service import open_index
 from rag.settings import Settings
@@ -24,43 +20,6 @@ The Harrowgate tide mill on the Ulvmor estuary was restored in 1983 by a volunte
 The trust now opens the mill to visitors on the first Sunday of each month.
 """
 QUESTION = "When was the Harrowgate tide mill restored?"
-
-
-def _nice() -> int:
-    return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
-
-
-def test_run_behind_relays_progress_to_the_caller_and_returns_the_result():
-    caller = threading.get_ident()
-    seen: list[tuple[int, int, str, bool]] = []
-
-    def work(step):  # type: ignore[no-untyped-def]
-        for i in range(3):
-            step(i, 3, f"file{i}")
-        return threading.get_ident()
-
-    worker = run_behind(work, lambda i, n, s: seen.append((i, n, s, threading.get_ident() == caller)))
-    assert worker != caller  # the work ran on another thread
-    assert seen == [(0, 3, "file0", True), (1, 3, "file1", True), (2, 3, "file2", True)]
-
-
-def test_run_behind_raises_the_work_s_exception_in_the_caller():
-    def work(step):  # type: ignore[no-untyped-def]
-        step(0, 1, "x")
-        raise ValueError("bad file")
-
-    with pytest.raises(ValueError, match="bad file"):
-        run_behind(work, lambda i, n, s: None)
-
-
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread nice is Linux's")
-def test_background_threads_run_at_a_lower_priority_and_the_caller_keeps_its_own():
-    before = _nice()
-    got: list[int] = []
-    start_behind(lambda: got.append(_nice()), "probe").join(10)
-    inside = run_behind(lambda step: _nice(), lambda i, n, s: None)
-    assert got == [min(19, before + BACKGROUND_NICE)] and inside == got[0]
-    assert _nice() == before
 
 
 @pytest.fixture()
@@ -93,7 +52,7 @@ def test_a_question_is_answered_while_a_reload_holds_the_index(served):
 
 def test_a_new_document_is_picked_up_behind_the_questions(served, embedder):
     corpus, settings, idx = served
-    assert QUESTION and "Harrowgate" not in {d.source for d in idx.documents()}
+    assert "mill.txt" not in {d.source for d in idx.documents()}
     (corpus / "mill.txt").write_text(FACT, encoding="utf-8")
     build_index(settings, [corpus / "mill.txt"], embedder=embedder, prune=False)
     # the first question after the change starts the reload; answers use one snapshot each,
