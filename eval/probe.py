@@ -22,12 +22,9 @@ from pathlib import Path
 import numpy as np
 
 from rag.crossencoder import MODEL_DIR, load_config
-from rag.train import Paragraph, Question, Triple, context, load, trained_paragraphs
+from rag.train import MONTHS, Paragraph, Question, Triple, context, load, trained_paragraphs
 
 YEAR = re.compile(r"\b(1[6-9]\d\d|20[0-2]\d)\b")
-MONTHS = (
-    "January February March April May June July August September October November December"
-).split()
 OPENINGS = ("as it is", "the question's year", "another year", "no date")
 
 

@@ -103,8 +103,9 @@ class Index:
         ``refresh_seconds``.
 
         The first load, and a forced one, happen here. Otherwise a due reload runs on a
-        thread of its own while the caller (a question) goes on with what is loaded: the BM25 index and word vectors of a changed corpus take up to seconds to
-        rebuild, and no question should wait for them. What a question reads is one snapshot
+        thread of its own while the caller (a question) goes on with what is loaded: the BM25
+        index and word vectors of a changed corpus take up to seconds to rebuild, and no
+        question should wait for them. What a question reads is one snapshot
         (``Loaded``), swapped whole, so it never mixes two versions of the corpus."""
         now = time.monotonic()
         if self._loaded is None or force:
