@@ -6,9 +6,11 @@ trained on (training data; XQuAD and ``eval/qa.jsonl`` are never read here).
 For every question naming a year whose paragraph has a sentence that neither answers nor
 names a year, that sentence is read as it is, and again opened by a date with the question's
 year ("On May 3, 2011, ..."), with another year, and with a phrase of no date ("In the
-meantime, as often before, ..."). A reader that weighs what a sentence says barely moves on
-the opening; the probe prints how far the logit moves and how often the opened sentence
-outranks the question's answering sentence.
+meantime, as often before, ..."), and closed by the question's month and year ("..., in May
+2011."). ``rag.train --decoy`` teaches openings of the first kind, never a closing date, so the
+last row tells whether what it taught carries over. A reader that weighs what a sentence says
+barely moves on any of them; the probe prints how far the logit moves and how often the changed
+sentence outranks the question's answering sentence.
 """
 
 from __future__ import annotations
@@ -25,7 +27,20 @@ from rag.crossencoder import MODEL_DIR, load_config
 from rag.train import MONTHS, Paragraph, Question, Triple, context, load, trained_paragraphs
 
 YEAR = re.compile(r"\b(1[6-9]\d\d|20[0-2]\d)\b")
-OPENINGS = ("as it is", "the question's year", "another year", "no date")
+OPENINGS = (
+    "as it is",
+    "the question's year",
+    "another year",
+    "no date",
+    "the question's year, at its end",
+)
+
+
+def closed(sentence: str, phrase: str) -> str:
+    """``sentence`` with ``phrase`` before its closing stop: "Trains cross it, in May 2011." """
+    body = sentence.rstrip()
+    stop = body[-1] if body[-1] in ".!?" else ""
+    return f"{body[: len(body) - len(stop)]}, {phrase}{stop or '.'}"
 
 
 def cases(
@@ -46,7 +61,8 @@ def cases(
         pos, neg = min(q.positives), rng.choice(negs)
         s = p.sentences[neg]
         s = s if s[:2].isupper() else s[0].lower() + s[1:]
-        day = f"{rng.choice(MONTHS)} {rng.randint(1, 28)}"
+        month = rng.choice(MONTHS)
+        day = f"{month} {rng.randint(1, 28)}"
         other = int(year.group(1)) + rng.choice((-7, -5, -3, 3, 5, 7))
         before = context(paras, q.para, neg)
         out.append(
@@ -56,6 +72,7 @@ def cases(
                 (q.text, f"On {day}, {year.group(1)}, {s}", before),
                 (q.text, f"On {day}, {other}, {s}", before),
                 (q.text, f"In the meantime, as often before, {s}", before),
+                (q.text, closed(p.sentences[neg], f"in {month} {year.group(1)}"), before),
             ]
         )
     return out

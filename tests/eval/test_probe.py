@@ -9,7 +9,9 @@ from rag.train import Paragraph, Question
 from tests.conftest import TRAINING_DATA, needs_training_data
 
 PARAS = [
-    Paragraph("f", ["The bridge opened in 1932.", "Dorman Long built its arch.", "Trains cross it."]),
+    Paragraph(
+        "f", ["The bridge opened in 1932.", "Dorman Long built its arch.", "Trains cross it."]
+    ),
     Paragraph("f", ["A ferry crosses the harbour."]),
 ]
 
@@ -18,11 +20,13 @@ def test_a_question_naming_a_year_is_probed_with_a_sentence_that_names_none() ->
     q = Question("Who built the arch in 1930?", 0, frozenset({1}))
     ((answer, *opened),) = cases(PARAS, [q], skip=set())
     assert answer[1] == "Dorman Long built its arch." and len(opened) == len(OPENINGS)
-    plain, same, other, neutral = (s for _, s, _ in opened)
+    plain, same, other, neutral, closing = (s for _, s, _ in opened)
     assert plain == "Trains cross it."  # "The bridge opened in 1932." names a year itself
     assert same.startswith("On ") and same.endswith(", 1930, trains cross it.")
     assert "1930" not in other and other.endswith(", trains cross it.")
     assert neutral == "In the meantime, as often before, trains cross it."
+    month = same.split()[1]
+    assert closing == f"Trains cross it, in {month} 1930."
     assert all(c == "Dorman Long built its arch." for _, _, c in opened)  # the sentence before
 
 
