@@ -278,6 +278,18 @@ def date_opening(question: str, rng: random.Random) -> str | None:
     return rng.choice(forms)
 
 
+def dated_question(question: str, sentence: str, answers: Sequence[str]) -> str | None:
+    """``question`` asked of the year its answering ``sentence`` names ("Who built the arch in
+    1932?"), for ``training_groups``' ``dated_questions``; None when the question names a year already,
+    the sentence names none, or an answer holds the year (the question would give it away).
+    SQuAD-shifts has few questions naming a date (1.7%): these make more of them, each still
+    answered by its sentence."""
+    m = _YEAR.search(sentence)
+    if _YEAR.search(question) or not m or any(m.group(1) in a for a in answers):
+        return None
+    return f"{question.rstrip().rstrip('?').rstrip()} in {m.group(1)}?"
+
+
 def opened(opening: str, sentence: str) -> str:
     """``sentence`` after ``opening``: its first word lower-cased when it is a common word
     ("The", "It"), as it would be written mid-sentence; names keep their capitals."""
@@ -353,6 +365,7 @@ def training_groups(
     hard: int = 0,
     pools: dict[str, NamePool] | None = None,
     decoy: bool = False,
+    dated_questions: bool = False,
 ) -> Iterator[tuple[list[Triple], list[float], list[Span]]]:
     """Per question: its answering sentence, up to ``in_para`` other sentences of the
     paragraph and ``out_para`` of the top five BM25 sentences of other paragraphs, with each
@@ -367,7 +380,12 @@ def training_groups(
 
     With ``decoy``, a question naming a year gets one more negative: a non-answering sentence
     of its paragraph opened by a date in that year (``date_opening``); and, half the time, its
-    answering sentence is opened the same way, so that the date tells neither way."""
+    answering sentence is opened the same way, so that the date tells neither way.
+
+    With ``dated_questions``, a question whose answering sentence names a year is also asked of that year
+    (``dated_question``) in a group of its own: its answering sentence against two others of
+    the paragraph, each opened by a date in that year, so a date shared with the question is
+    no answer."""
     from rag.lexical import tokens
 
     for q in qs:
@@ -401,6 +419,18 @@ def training_groups(
                 if sp is not None and sp != UNKNOWN:
                     spans[0] = (sp[0] + shift, sp[1] + shift)
         yield trip, [1.0] + [0.0] * (len(trip) - 1), spans
+        again = (
+            dated_question(q.text, p.sentences[pos], answer_texts(p, q))
+            if dated_questions
+            else None
+        )
+        if again is not None and negs:
+            picks = rng.sample(negs, min(2, len(negs)))
+            trip = [(again, p.sentences[pos], context(paras, q.para, pos))]
+            for i in picks:
+                day = date_opening(again, rng) or ""
+                trip.append((again, opened(day, p.sentences[i]), context(paras, q.para, i)))
+            yield trip, [1.0] + [0.0] * len(picks), [answer_span(p, q, pos)] + [None] * len(picks)
 
 
 def pipeline_groups(path: Path) -> list[tuple[list[Triple], list[float], list[Span]]]:
@@ -565,6 +595,7 @@ def train(args: argparse.Namespace) -> None:
             args.hard,
             pools if args.swap else None,
             args.decoy,
+            args.dated_questions,
         )
     )
     recorded = pipeline_groups(Path(args.pipeline_groups)) if args.pipeline_groups else []
@@ -894,6 +925,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         "against its answering sentence, as a negative",
     )
     ap.add_argument(
+        "--dated-questions",
+        action="store_true",
+        help="a question whose answering sentence names a year is also asked of that year, "
+        "against two other sentences of its paragraph opened by a date in it",
+    )
+    ap.add_argument(
         "--decoy",
         action="store_true",
         help="for each question naming a year, one more negative: a non-answering sentence of "
@@ -945,6 +982,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         ap.error("--draws: a positive count, for a run from scratch (not with --continue-from)")
     if args.mine and args.pipeline_groups:
         ap.error("--mine and --pipeline-groups: one or the other")
+    if args.mine and args.dated_questions:
+        ap.error(
+            "--mine and --dated-questions: one or the other (mining reads one group a question)"
+        )
     if args.pipeline_groups and not Path(args.pipeline_groups).is_file():
         ap.error(
             f"--pipeline-groups: no such file {args.pipeline_groups} (write one with "

@@ -195,3 +195,27 @@ def test_a_question_naming_a_year_gets_a_non_answer_opened_by_that_date() -> Non
         [para], [plain], others, random.Random(0), 0, 0, decoy=True
     )
     assert labels == [1.0] and date_opening(plain.text, random.Random(0)) is None
+
+
+def test_a_question_is_asked_again_of_the_year_its_answering_sentence_names() -> None:
+    from rag.train import dated_question
+
+    context = "The bridge opened in 1932. Its arch, built in 1930, was by Ralph Freeman. Trains run."
+    para = Paragraph("f", context.replace(". ", ".|").split("|"), context, (0, 27, 74))
+    a0 = context.index("Ralph")
+    q = Question("Who designed the arch?", 0, frozenset({1}), ((a0, a0 + len("Ralph Freeman")),))
+    others = {"f": OtherParagraphs([para], [0])}
+    (plain, ys0, _), (trip, labels, spans) = training_groups(
+        [para], [q], others, random.Random(0), 1, 0, dated_questions=True
+    )
+    assert [t[0] for t in plain] == [q.text] * 2 and ys0 == [1.0, 0.0]  # the question as asked
+    assert {t[0] for t in trip} == {"Who designed the arch in 1930?"} and labels == [1.0, 0.0, 0.0]
+    r0 = para.sentences[1].index("Ralph")
+    assert trip[0][1] == para.sentences[1] and spans[0] == (r0, r0 + len("Ralph Freeman"))
+    assert all("1930" in s and s.endswith(("opened in 1932.", "rains run.")) for _, s, _ in trip[1:])
+    # no new question when it names a year already, its sentence none, or the year is an answer
+    assert dated_question("Who designed it in 1929?", para.sentences[1], []) is None
+    assert dated_question("Who designed it?", para.sentences[2], []) is None
+    assert dated_question("When was it built?", para.sentences[1], ["1930"]) is None
+    ((only, _, _),) = training_groups([para], [q], others, random.Random(0), 1, 0)
+    assert only == plain
