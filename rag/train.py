@@ -280,10 +280,10 @@ def date_opening(question: str, rng: random.Random) -> str | None:
 
 def dated_question(question: str, sentence: str, answers: Sequence[str]) -> str | None:
     """``question`` asked of the year its answering ``sentence`` names ("Who built the arch in
-    1932?"), for ``training_groups``' ``dated_questions``; None when the question names a year already,
-    the sentence names none, or an answer holds the year (the question would give it away).
-    SQuAD-shifts has few questions naming a date (1.7%): these make more of them, each still
-    answered by its sentence."""
+    1932?"), for ``training_groups``' ``dated_questions``; None when the question names a year
+    already, the sentence names none, or an answer holds the year (the question would give it
+    away). SQuAD-shifts has few questions naming a date (1.7%): these make more of them, each
+    still answered by its sentence."""
     m = _YEAR.search(sentence)
     if _YEAR.search(question) or not m or any(m.group(1) in a for a in answers):
         return None
@@ -382,10 +382,10 @@ def training_groups(
     of its paragraph opened by a date in that year (``date_opening``); and, half the time, its
     answering sentence is opened the same way, so that the date tells neither way.
 
-    With ``dated_questions``, a question whose answering sentence names a year is also asked of that year
-    (``dated_question``) in a group of its own: its answering sentence against two others of
-    the paragraph, each opened by a date in that year, so a date shared with the question is
-    no answer."""
+    With ``dated_questions``, a question whose answering sentence names a year is also asked
+    of that year (``dated_question``) in a group of its own: its answering sentence against
+    two others of the paragraph, each opened by a date in that year, so a date shared with the
+    question is no answer."""
     from rag.lexical import tokens
 
     for q in qs:
