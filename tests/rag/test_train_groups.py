@@ -200,7 +200,9 @@ def test_a_question_naming_a_year_gets_a_non_answer_opened_by_that_date() -> Non
 def test_a_question_is_asked_again_of_the_year_its_answering_sentence_names() -> None:
     from rag.train import dated_question
 
-    context = "The bridge opened in 1932. Its arch, built in 1930, was by Ralph Freeman. Trains run."
+    context = (
+        "The bridge opened in 1932. Its arch, built in 1930, was by Ralph Freeman. Trains run."
+    )
     para = Paragraph("f", context.replace(". ", ".|").split("|"), context, (0, 27, 74))
     a0 = context.index("Ralph")
     q = Question("Who designed the arch?", 0, frozenset({1}), ((a0, a0 + len("Ralph Freeman")),))
@@ -212,7 +214,8 @@ def test_a_question_is_asked_again_of_the_year_its_answering_sentence_names() ->
     assert {t[0] for t in trip} == {"Who designed the arch in 1930?"} and labels == [1.0, 0.0, 0.0]
     r0 = para.sentences[1].index("Ralph")
     assert trip[0][1] == para.sentences[1] and spans[0] == (r0, r0 + len("Ralph Freeman"))
-    assert all("1930" in s and s.endswith(("opened in 1932.", "rains run.")) for _, s, _ in trip[1:])
+    negatives = [s for _, s, _ in trip[1:]]
+    assert all("1930" in s and s.endswith(("opened in 1932.", "rains run.")) for s in negatives)
     # no new question when it names a year already, its sentence none, or the year is an answer
     assert dated_question("Who designed it in 1929?", para.sentences[1], []) is None
     assert dated_question("Who designed it?", para.sentences[2], []) is None
