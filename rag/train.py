@@ -290,6 +290,34 @@ def dated_question(question: str, sentence: str, answers: Sequence[str]) -> str 
     return f"{question.rstrip().rstrip('?').rstrip()} in {m.group(1)}?"
 
 
+def erased(sentence: str, span: Span, answers: Sequence[str]) -> str | None:
+    """``sentence`` with its answer cut out, and the short common word that led to it ("in",
+    "on", "was"), for ``training_groups``' ``erase``: a sentence that still says everything
+    else the question asks about and no longer answers, as a paragraph does that is about
+    the question's subject but lacks what it asks (a city, a date, a number). None when the
+    answer is unknown, takes most of the sentence, or is still in what is left."""
+    from rag.lexical import STOPWORDS
+
+    if span is None or span == UNKNOWN:
+        return None
+    a0, a1 = span
+    if a1 - a0 > len(sentence) // 2:
+        return None
+    head, tail = sentence[:a0].rstrip(), sentence[a1:]
+    for _ in range(2):  # "in the", "on", "was"
+        last = head.rsplit(" ", 1)
+        if len(last) == 2 and last[1] in STOPWORDS and len(last[1]) <= 4 and last[1].islower():
+            head = last[0]
+    out = re.sub(r"\s+([,.;:!?)])", r"\1", f"{head} {tail.lstrip()}")
+    out = re.sub(r"\(\s*\)|\s{2,}", " ", out).strip().replace(",,", ",")
+    out = re.sub(r"^[,;:]\s*|[,;:](?=[.!?]$)", "", out)
+    out = out[:1].upper() + out[1:]
+    low = out.lower()
+    if len(out.split()) < 4 or any(a and a in low for a in answers):
+        return None
+    return out
+
+
 def opened(opening: str, sentence: str) -> str:
     """``sentence`` after ``opening``: its first word lower-cased when it is a common word
     ("The", "It"), as it would be written mid-sentence; names keep their capitals."""
@@ -366,6 +394,7 @@ def training_groups(
     pools: dict[str, NamePool] | None = None,
     decoy: bool = False,
     dated_questions: bool = False,
+    erase: bool = False,
 ) -> Iterator[tuple[list[Triple], list[float], list[Span]]]:
     """Per question: its answering sentence, up to ``in_para`` other sentences of the
     paragraph and ``out_para`` of the top five BM25 sentences of other paragraphs, with each
@@ -385,7 +414,10 @@ def training_groups(
     With ``dated_questions``, a question whose answering sentence names a year is also asked
     of that year (``dated_question``) in a group of its own: its answering sentence against
     two others of the paragraph, each opened by a date in that year, so a date shared with the
-    question is no answer."""
+    question is no answer.
+
+    With ``erase``, the answering sentence with its answer cut out (``erased``) is one more
+    negative: what makes a sentence answer is the phrase that answers, not the rest of it."""
     from rag.lexical import tokens
 
     for q in qs:
@@ -406,6 +438,10 @@ def training_groups(
         if other is not None:
             trip.append((other, p.sentences[pos], context(paras, q.para, pos)))
         spans: list[Span] = [answer_span(p, q, pos)] + [None] * (len(trip) - 1)
+        cut = erased(p.sentences[pos], spans[0], answer_texts(p, q)) if erase else None
+        if cut is not None:
+            trip.append((q.text, cut, context(paras, q.para, pos)))
+            spans.append(None)
         opening = date_opening(q.text, rng) if decoy and negs else None
         if opening is not None:
             i = rng.choice(negs)
@@ -596,6 +632,7 @@ def train(args: argparse.Namespace) -> None:
             pools if args.swap else None,
             args.decoy,
             args.dated_questions,
+            args.erase,
         )
     )
     recorded = pipeline_groups(Path(args.pipeline_groups)) if args.pipeline_groups else []
@@ -929,6 +966,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         action="store_true",
         help="a question whose answering sentence names a year is also asked of that year, "
         "against two other sentences of its paragraph opened by a date in it",
+    )
+    ap.add_argument(
+        "--erase",
+        action="store_true",
+        help="one more negative per question: its answering sentence with the answer cut out",
     )
     ap.add_argument(
         "--decoy",

@@ -222,3 +222,33 @@ def test_a_question_is_asked_again_of_the_year_its_answering_sentence_names() ->
     assert dated_question("When was it built?", para.sentences[1], ["1930"]) is None
     ((only, _, _),) = training_groups([para], [q], others, random.Random(0), 1, 0)
     assert only == plain
+
+
+def test_an_erased_answer_leaves_a_sentence_that_still_looks_as_if_it_answered() -> None:
+    from rag.train import erased
+
+    sentence = "Putin visited troops in the city of Kursk on March 12, wearing military gear."
+    a0 = sentence.index("March")
+    cut = erased(sentence, (a0, a0 + len("March 12")), ["march 12"])
+    assert cut == "Putin visited troops in the city of Kursk, wearing military gear."
+    lead = erased(sentence, (0, len("Putin")), ["putin"])
+    assert lead == "Visited troops in the city of Kursk on March 12, wearing military gear."
+    # nothing to teach: no known answer, an answer that is most of it, or one still there
+    assert erased(sentence, None, []) is None and erased(sentence, UNKNOWN, []) is None
+    assert erased(sentence, (0, 60), []) is None
+    assert erased("Kursk is where Kursk lies.", (0, 5), ["kursk"]) is None
+
+
+def test_with_erase_the_answering_sentence_without_its_answer_is_a_negative() -> None:
+    context = "The bridge opened in 1932. Its arch was designed by Ralph Freeman in London."
+    para = Paragraph("f", context.replace(". ", ".|").split("|"), context, (0, 27))
+    a0 = context.index("Ralph")
+    q = Question("Who designed the arch?", 0, frozenset({1}), ((a0, a0 + len("Ralph Freeman")),))
+    others = {"f": OtherParagraphs([para], [0])}
+    ((trip, labels, spans),) = training_groups(
+        [para], [q], others, random.Random(0), 1, 0, erase=True
+    )
+    assert labels == [1.0, 0.0, 0.0] and spans[1:] == [None, None]
+    assert trip[-1] == (q.text, "Its arch was designed in London.", para.sentences[0])
+    ((plain, _, _),) = training_groups([para], [q], others, random.Random(0), 1, 0)
+    assert plain == trip[:-1]
