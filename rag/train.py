@@ -291,8 +291,8 @@ def dated_question(question: str, sentence: str, answers: Sequence[str]) -> str 
 
 
 def erased(sentence: str, span: Span, answers: Sequence[str]) -> str | None:
-    """``sentence`` with its answer cut out, and the short common word that led to it ("in",
-    "on", "was"), for ``training_groups``' ``erase``: a sentence that still says everything
+    """``sentence`` with its answer cut out, and up to two short common words that led to it
+    ("in the", "on", "was"), for ``training_groups``' ``erase``: a sentence that still says everything
     else the question asks about and no longer answers, as a paragraph does that is about
     the question's subject but lacks what it asks (a city, a date, a number). None when the
     answer is unknown, takes most of the sentence, or is still in what is left."""
