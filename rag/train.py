@@ -318,6 +318,48 @@ def erased(sentence: str, span: Span, answers: Sequence[str]) -> str | None:
     return out
 
 
+# a question asking why, how or where something is, was or is done: asked "when" instead,
+# it keeps its words and still reads as a question
+_REASKABLE = re.compile(
+    r"^(?:why|how|where)\s+(did|does|do)\s+(\S.*)$"
+    r"|^(?:why|where)\s+(was|were|is|are|has|have|had)\s+(\S.*)$",
+    re.IGNORECASE,
+)
+# words that may say when: a sentence holding none of them (nor a digit) cannot answer "when"
+_TIME_WORDS = frozenset(
+    """century centuries decade decades year years yearly annual annually ago today tonight
+    yesterday tomorrow morning mornings evening evenings afternoon night nights week weeks weekly
+    weekend month months monthly season seasons spring summer autumn fall winter christmas easter
+    era age ages period since until till before after during when whenever while then now
+    recently later earlier once time times day days daily date dated hour hours minute minutes
+    moment soon early late lately first last previous next former eventually meanwhile
+    afterwards beforehand currently presently monday tuesday wednesday thursday friday saturday
+    sunday jan feb mar apr jun jul aug sep sept oct nov dec bc ad bce ce am pm""".split()
+) | {m.lower() for m in MONTHS}
+WHEN_FORMS = ("When", "In what year", "On what date")
+
+
+def timeless(text: str | None) -> bool:
+    """Whether ``text`` says nothing of when: no digit and none of ``_TIME_WORDS``."""
+    if not text:
+        return True
+    low = text.lower()
+    return not re.search(r"\d", low) and not set(re.findall(r"[a-z]+", low)) & _TIME_WORDS
+
+
+def reasked(question: str, sentence: str, before: str | None, rng: random.Random) -> str | None:
+    """``question`` asked "when" in place of why, how or where ("Why did the council close the
+    bridge?" -> "In what year did the council close the bridge?"), for ``training_groups``'
+    ``reask``: against its own answering sentence, which says nothing of when, a question
+    about exactly what the sentence is about that it does not answer. None when the question
+    does not begin so, or the sentence or the one before it may say when."""
+    m = _REASKABLE.match(question.strip())
+    if m is None or not timeless(sentence) or not timeless(before):
+        return None
+    aux, rest = (m.group(1), m.group(2)) if m.group(1) else (m.group(3), m.group(4))
+    return f"{rng.choice(WHEN_FORMS)} {aux.lower()} {rest}"
+
+
 def opened(opening: str, sentence: str) -> str:
     """``sentence`` after ``opening``: its first word lower-cased when it is a common word
     ("The", "It"), as it would be written mid-sentence; names keep their capitals."""
@@ -395,6 +437,7 @@ def training_groups(
     decoy: bool = False,
     dated_questions: bool = False,
     erase: bool = False,
+    reask: bool = False,
 ) -> Iterator[tuple[list[Triple], list[float], list[Span]]]:
     """Per question: its answering sentence, up to ``in_para`` other sentences of the
     paragraph and ``out_para`` of the top five BM25 sentences of other paragraphs, with each
@@ -417,7 +460,12 @@ def training_groups(
     question is no answer.
 
     With ``erase``, the answering sentence with its answer cut out (``erased``) is one more
-    negative: what makes a sentence answer is the phrase that answers, not the rest of it."""
+    negative: what makes a sentence answer is the phrase that answers, not the rest of it.
+
+    With ``reask``, a question asking why, how or where, whose answering sentence says nothing
+    of when, is also asked "when" (``reasked``) against that sentence, one more negative: a
+    sentence about exactly what is asked does not answer unless it holds the kind of thing
+    asked."""
     from rag.lexical import tokens
 
     for q in qs:
@@ -441,6 +489,12 @@ def training_groups(
         cut = erased(p.sentences[pos], spans[0], answer_texts(p, q)) if erase else None
         if cut is not None:
             trip.append((q.text, cut, context(paras, q.para, pos)))
+            spans.append(None)
+        when = (
+            reasked(q.text, p.sentences[pos], context(paras, q.para, pos), rng) if reask else None
+        )
+        if when is not None:
+            trip.append((when, p.sentences[pos], context(paras, q.para, pos)))
             spans.append(None)
         opening = date_opening(q.text, rng) if decoy and negs else None
         if opening is not None:
@@ -633,6 +687,7 @@ def train(args: argparse.Namespace) -> None:
             args.decoy,
             args.dated_questions,
             args.erase,
+            args.reask,
         )
     )
     recorded = pipeline_groups(Path(args.pipeline_groups)) if args.pipeline_groups else []
@@ -757,11 +812,7 @@ def span_loss(spans: Any, enc: dict[str, Any], offsets: Any, targets: Sequence[S
         if target is None:
             continue
         c0, c1 = target
-        inside = [
-            i
-            for i, (a, b) in enumerate(chars[row])
-            if mask[row][i] and b > c0 and a < c1
-        ]
+        inside = [i for i, (a, b) in enumerate(chars[row]) if mask[row][i] and b > c0 and a < c1]
         if target == UNKNOWN or not inside or chars[row][inside[-1]][1] < c1:
             starts[-1] = ends[-1] = -100  # not taught: unknown, or cut off
         else:
@@ -971,6 +1022,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--erase",
         action="store_true",
         help="one more negative per question: its answering sentence with the answer cut out",
+    )
+    ap.add_argument(
+        "--reask",
+        action="store_true",
+        help="one more negative for a question asking why, how or where: the question asked "
+        "'when' against its answering sentence, when that sentence says nothing of when",
     )
     ap.add_argument(
         "--decoy",

@@ -83,9 +83,7 @@ def test_with_name_pools_the_swapped_question_is_a_negative_against_the_answer()
     others = {"f": OtherParagraphs(PARAS, [0, 1])}
     pools = {"f": NamePool(PARAS, [0, 1])}
     q = Question("Which engineers from Britain designed the arch?", 0, frozenset({1}))
-    ((trip, labels, spans),) = training_groups(
-        PARAS, [q], others, random.Random(0), 1, 0, 0, pools
-    )
+    ((trip, labels, spans),) = training_groups(PARAS, [q], others, random.Random(0), 1, 0, 0, pools)
     assert labels == [1.0, 0.0, 0.0]
     swap_q, sentence, _ = trip[-1]
     assert sentence == PARAS[0].sentences[1]
@@ -96,8 +94,12 @@ def test_with_name_pools_the_swapped_question_is_a_negative_against_the_answer()
 
 def test_the_answer_span_is_found_within_its_sentence_or_not_taught() -> None:
     context = "The bridge opened in 1932. Its arch was designed by Ralph Freeman."
-    para = Paragraph("f", ["The bridge opened in 1932.", "Its arch was designed by Ralph Freeman."],
-                     context, (0, 27))
+    para = Paragraph(
+        "f",
+        ["The bridge opened in 1932.", "Its arch was designed by Ralph Freeman."],
+        context,
+        (0, 27),
+    )
     a0 = context.index("Ralph")
     q = Question("Who designed the arch?", 0, frozenset({1}), ((a0, a0 + len("Ralph Freeman")),))
     c0, c1 = answer_span(para, q, 1)
@@ -147,8 +149,12 @@ def test_recorded_pipeline_groups_teach_no_span_where_no_answer_is_marked(tmp_pa
     path.write_text(
         json.dumps(
             [
-                {"q": "Who?", "kind": "squad", "pairs": [["A won.", None], ["B ran.", "A won."]],
-                 "labels": [1.0, 0.0]},
+                {
+                    "q": "Who?",
+                    "kind": "squad",
+                    "pairs": [["A won.", None], ["B ran.", "A won."]],
+                    "labels": [1.0, 0.0],
+                },
                 {"q": "When?", "kind": "left-out", "pairs": [["C sang.", None]], "labels": [0.0]},
             ]
         )
@@ -167,7 +173,9 @@ def test_a_question_naming_a_year_gets_a_non_answer_opened_by_that_date() -> Non
     para = Paragraph("f", context.replace(". ", ".|").split("|"), context, (0, 27, 67))
     a0 = context.index("Ralph")
     q = Question(
-        "Who designed the arch of the bridge opened in March 1932?", 0, frozenset({1}),
+        "Who designed the arch of the bridge opened in March 1932?",
+        0,
+        frozenset({1}),
         ((a0, a0 + len("Ralph Freeman")),),
     )
     others = {"f": OtherParagraphs([para], [0])}
@@ -181,8 +189,14 @@ def test_a_question_naming_a_year_gets_a_non_answer_opened_by_that_date() -> Non
         # a sentence that does not answer, opened by a date in the question's year (and its
         # month): "In 1932, trains cross it.", "March 5, 1932 — Trains cross it." ...
         assert "1932" in decoy.split(",")[0] + decoy.split("—")[0] and "Ralph" not in decoy
-        assert decoy.endswith(("trains cross it.", "Trains cross it.", "the bridge opened in 1932.",
-                               "The bridge opened in 1932."))
+        assert decoy.endswith(
+            (
+                "trains cross it.",
+                "Trains cross it.",
+                "the bridge opened in 1932.",
+                "The bridge opened in 1932.",
+            )
+        )
         assert "March" in decoy or decoy.startswith(("In 1932", "As of 1932"))
         answer = trip[0][1]
         c0, c1 = spans[0]  # the span follows the answering sentence, opened or not
@@ -252,3 +266,53 @@ def test_with_erase_the_answering_sentence_without_its_answer_is_a_negative() ->
     assert trip[-1] == (q.text, "Its arch was designed in London.", para.sentences[0])
     ((plain, _, _),) = training_groups([para], [q], others, random.Random(0), 1, 0)
     assert plain == trip[:-1]
+
+
+def test_a_why_question_is_reasked_when_of_a_sentence_that_says_nothing_of_when() -> None:
+    from rag.train import WHEN_FORMS, reasked
+
+    sentence = "The council closed the bridge because its cables had rusted."
+    asked = {
+        reasked("Why did the council close the bridge?", sentence, None, random.Random(s))
+        for s in range(12)
+    }
+    assert asked == {f"{w} did the council close the bridge?" for w in WHEN_FORMS}
+
+
+def test_no_reasking_when_the_sentence_or_the_one_before_may_say_when_or_the_question_is_not_why_how_where() -> (
+    None
+):
+    from rag.train import reasked
+
+    rng = random.Random(0)
+    q = "Why did the council close the bridge?"
+    assert reasked(q, "The council closed the bridge in 1990 after a storm.", None, rng) is None
+    assert reasked(q, "The council closed the bridge in March.", None, rng) is None
+    assert (
+        reasked(q, "The council closed it, its cables rusted.", "Years later, it rained.", rng)
+        is None
+    )
+    # "What did ..." would lose its object: "When did the council close?"
+    assert (
+        reasked("What did the council close?", "The council closed the bridge.", None, rng) is None
+    )
+
+
+def test_a_reasked_question_is_one_more_negative_against_its_answering_sentence() -> None:
+    paras = [
+        Paragraph("f", ["Tourists like it.", "The council closed the bridge because it rusted."])
+    ]
+    q = Question("Why did the council close the bridge?", 0, frozenset({1}))
+    others = {"f": OtherParagraphs(paras, [0])}
+    ((trip, labels, spans),) = training_groups(
+        paras, [q], others, random.Random(0), 1, 0, reask=True
+    )
+    assert labels == [1.0, 0.0, 0.0]
+    assert (
+        trip[-1][1] == trip[0][1]
+        and trip[-1][0] != q.text
+        and trip[-1][0].endswith("did the council close the bridge?")
+    )
+    assert spans[-1] is None
+    ((plain, _, _),) = training_groups(paras, [q], others, random.Random(0), 1, 0)
+    assert len(plain) == 2
