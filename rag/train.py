@@ -292,10 +292,10 @@ def dated_question(question: str, sentence: str, answers: Sequence[str]) -> str 
 
 def erased(sentence: str, span: Span, answers: Sequence[str]) -> str | None:
     """``sentence`` with its answer cut out, and up to two short common words that led to it
-    ("in the", "on", "was"), for ``training_groups``' ``erase``: a sentence that still says everything
-    else the question asks about and no longer answers, as a paragraph does that is about
-    the question's subject but lacks what it asks (a city, a date, a number). None when the
-    answer is unknown, takes most of the sentence, or is still in what is left."""
+    ("in the", "on", "was"), for ``training_groups``' ``erase``: a sentence that still says
+    everything else the question asks about and no longer answers, as a paragraph does that is
+    about the question's subject but lacks what it asks (a city, a date, a number). None when
+    the answer is unknown, takes most of the sentence, or is still in what is left."""
     from rag.lexical import STOPWORDS
 
     if span is None or span == UNKNOWN:
@@ -325,7 +325,8 @@ _REASKABLE = re.compile(
     r"|^(?:why|where)\s+(was|were|is|are|has|have|had)\s+(\S.*)$",
     re.IGNORECASE,
 )
-# words that may say when: a sentence holding none of them (nor a digit) cannot answer "when"
+# words that may say when, beside month and day names (``rag.answer.is_temporal``): a sentence
+# holding none of them (nor a digit) cannot answer "when"
 _TIME_WORDS = frozenset(
     """century centuries decade decades year years yearly annual annually ago today tonight
     yesterday tomorrow morning mornings evening evenings afternoon night nights week weeks weekly
@@ -333,18 +334,23 @@ _TIME_WORDS = frozenset(
     era age ages period since until till before after during when whenever while then now
     recently later earlier once time times day days daily date dated hour hours minute minutes
     moment soon early late lately first last previous next former eventually meanwhile
-    afterwards beforehand currently presently monday tuesday wednesday thursday friday saturday
-    sunday jan feb mar apr jun jul aug sep sept oct nov dec bc ad bce ce am pm""".split()
-) | {m.lower() for m in MONTHS}
+    afterwards beforehand currently presently bc ad bce ce am pm""".split()
+)
 WHEN_FORMS = ("When", "In what year", "On what date")
 
 
 def timeless(text: str | None) -> bool:
-    """Whether ``text`` says nothing of when: no digit and none of ``_TIME_WORDS``."""
+    """Whether ``text`` says nothing of when: no digit, no month or day name and none of
+    ``_TIME_WORDS``."""
+    from rag.answer import is_temporal
+
     if not text:
         return True
     low = text.lower()
-    return not re.search(r"\d", low) and not set(re.findall(r"[a-z]+", low)) & _TIME_WORDS
+    words = set(re.findall(r"[a-z]+", low))
+    return (
+        not re.search(r"\d", low) and not words & _TIME_WORDS and not any(map(is_temporal, words))
+    )
 
 
 def reasked(question: str, sentence: str, before: str | None, rng: random.Random) -> str | None:
@@ -477,24 +483,23 @@ def training_groups(
             asked = set(tokens(q.text))
             hardest = sorted(negs, key=lambda i: -len(asked & set(tokens(p.sentences[i]))))[:hard]
             negs = hardest + [i for i in negs if i not in hardest]
-        trip: list[Triple] = [(q.text, p.sentences[pos], context(paras, q.para, pos))]
+        before = context(paras, q.para, pos)
+        trip: list[Triple] = [(q.text, p.sentences[pos], before)]
         trip += [(q.text, p.sentences[i], context(paras, q.para, i)) for i in negs[:in_para]]
         far = others[p.file].best(q.text, q.para, 5)
         rng.shuffle(far)
         trip += [(q.text, paras[a].sentences[b], context(paras, a, b)) for a, b in far[:out_para]]
         other = swapped(q.text, p, pools[p.file], rng) if pools else None
         if other is not None:
-            trip.append((other, p.sentences[pos], context(paras, q.para, pos)))
+            trip.append((other, p.sentences[pos], before))
         spans: list[Span] = [answer_span(p, q, pos)] + [None] * (len(trip) - 1)
         cut = erased(p.sentences[pos], spans[0], answer_texts(p, q)) if erase else None
         if cut is not None:
-            trip.append((q.text, cut, context(paras, q.para, pos)))
+            trip.append((q.text, cut, before))
             spans.append(None)
-        when = (
-            reasked(q.text, p.sentences[pos], context(paras, q.para, pos), rng) if reask else None
-        )
+        when = reasked(q.text, p.sentences[pos], before, rng) if reask else None
         if when is not None:
-            trip.append((when, p.sentences[pos], context(paras, q.para, pos)))
+            trip.append((when, p.sentences[pos], before))
             spans.append(None)
         opening = date_opening(q.text, rng) if decoy and negs else None
         if opening is not None:
@@ -516,7 +521,7 @@ def training_groups(
         )
         if again is not None and negs:
             picks = rng.sample(negs, min(2, len(negs)))
-            trip = [(again, p.sentences[pos], context(paras, q.para, pos))]
+            trip = [(again, p.sentences[pos], before)]
             for i in picks:
                 day = date_opening(again, rng) or ""
                 trip.append((again, opened(day, p.sentences[i]), context(paras, q.para, i)))

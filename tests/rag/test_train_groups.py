@@ -279,9 +279,7 @@ def test_a_why_question_is_reasked_when_of_a_sentence_that_says_nothing_of_when(
     assert asked == {f"{w} did the council close the bridge?" for w in WHEN_FORMS}
 
 
-def test_no_reasking_when_the_sentence_or_the_one_before_may_say_when_or_the_question_is_not_why_how_where() -> (
-    None
-):
+def test_no_reasking_when_a_sentence_may_say_when_or_the_question_is_not_why_how_where() -> None:
     from rag.train import reasked
 
     rng = random.Random(0)
