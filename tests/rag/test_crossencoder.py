@@ -130,3 +130,34 @@ def test_the_model_card_states_what_the_shipped_files_record() -> None:
     ]
     for figure in said:
         assert figure in card, figure
+
+
+def test_running_pairs_by_length_gives_one_runs_logits_spans_and_span_loss() -> None:
+    import torch
+
+    from rag.crossencoder import ReaderConfig, build_model, forward_by_length
+    from rag.train import span_loss
+
+    torch.manual_seed(0)
+    model = build_model(2, span_head=True).eval()
+    long = "It was designed by John Bradfield of the New South Wales Department of Public Works, "
+    trip = [
+        (QUESTION, s * k, c)
+        for k, (s, c) in zip((1, 3, 1, 5, 2, 1, 4), PAIRS + PAIRS[:3], strict=True)
+    ]
+    trip[3] = (QUESTION, long * 4, PAIRS[0][0])
+    enc = encode_batch(trip, ReaderConfig(layers=2, span_head=True), offsets=True)
+    offsets = enc.pop("offset_mapping")
+    real = enc["attention_mask"].bool()
+    assert real.sum(dim=1).min() < real.shape[1] / 2  # the parts are shorter than the batch
+    targets = [(19, 33), None, None, (19, 33), None, None, None]
+    with torch.inference_mode():
+        whole = model.both(**enc)
+        for parts in (2, 3):
+            logits, spans = forward_by_length(model, enc, parts)
+            assert torch.allclose(logits, whole[0], atol=1e-5)
+            assert torch.allclose(spans[real], whole[1][real], atol=1e-5)
+            assert abs(
+                float(span_loss(spans, enc, offsets, targets))
+                - float(span_loss(whole[1], enc, offsets, targets))
+            ) < 1e-5
