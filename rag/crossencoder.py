@@ -225,9 +225,9 @@ def forward_by_length(model: Any, enc: dict[str, Any], parts: int) -> tuple[Any,
     """``model``'s logits and span scores (``None`` without a span head) for an encoded batch,
     run as ``parts`` groups of pairs of near length, each padded only to its own longest: the
     same numbers as one run, since padding is masked, in less time where lengths vary. On
-    ``rag.train``'s batches half the word pieces are padding, and two parts take a training
-    step's forward and backward from about 0.85 s to 0.55-0.64 s (2026-12-04). Span scores
-    come back at the batch's full width, zero where a part had no word piece."""
+    ``rag.train``'s batches half the word pieces are padding, and with two parts a training
+    step took 0.60 s against 0.72 s, back to back (2026-12-04). Span scores come back at the
+    batch's full width, zero where a part had no word piece."""
     import torch
 
     spans_too = getattr(model, "span", None) is not None

@@ -997,7 +997,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         type=int,
         default=LENGTH_PARTS,
         help="run each step's pairs as this many groups of near length, each padded only to "
-        "its own longest (the same numbers, about a third less time; 1: one padded run)",
+        "its own longest (the same numbers, about a sixth less time a step; 1: one padded run)",
     )
     ap.add_argument("--in-para", type=int, default=3)
     ap.add_argument("--out-para", type=int, default=2)
