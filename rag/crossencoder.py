@@ -231,23 +231,24 @@ def forward_by_length(model: Any, enc: dict[str, Any], parts: int) -> tuple[Any,
     import torch
 
     spans_too = getattr(model, "span", None) is not None
+
+    def run(batch: dict[str, Any]) -> tuple[Any, Any]:
+        return model.both(**batch) if spans_too else (model(**batch), None)
+
     lengths = enc["attention_mask"].sum(dim=1)
     if parts <= 1 or len(lengths) < 2 * parts:
-        return model.both(**enc) if spans_too else (model(**enc), None)
+        return run(enc)
     order = torch.argsort(lengths, stable=True)
     width = enc["input_ids"].shape[1]
     logits, spans = [], []
     for rows in torch.tensor_split(order, parts):
         longest = int(lengths[rows].max())
-        part = {k: v[rows, :longest] for k, v in enc.items()}
-        if spans_too:
-            lo, sp = model.both(**part)
-            spans.append(torch.nn.functional.pad(sp, (0, 0, 0, width - longest)))
-        else:
-            lo = model(**part)
+        lo, sp = run({k: v[rows, :longest] for k, v in enc.items()})
         logits.append(lo)
+        if sp is not None:
+            spans.append(torch.nn.functional.pad(sp, (0, 0, 0, width - longest)))
     back = torch.argsort(order)
-    return torch.cat(logits)[back], torch.cat(spans)[back] if spans_too else None
+    return torch.cat(logits)[back], torch.cat(spans)[back] if spans else None
 
 
 def read_triples(
