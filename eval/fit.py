@@ -101,6 +101,7 @@ class Asked:
     # "squad" (answerable), "left-out" (its article is not in the corpus), "answer-removed"
     # or "name-swapped"
     kind: str = "squad"
+    titles: list[str] = field(default_factory=list)  # each candidate's document title
 
 
 class Recorder:
@@ -109,7 +110,9 @@ class Recorder:
     name = "record"
 
     def __init__(self) -> None:
-        self.last: tuple[list[Any], np.ndarray, list[tuple[str, str | None]]] | None = None
+        self.last: (
+            tuple[list[Any], np.ndarray, list[tuple[str, str | None]], list[str]] | None
+        ) = None
 
     def warm_up(self) -> None:
         return None
@@ -118,7 +121,8 @@ class Recorder:
         self, question: str, qvec: np.ndarray, cands: Sequence[Candidate], look: Lookup
     ) -> Decision:
         ranked, rows = first_pass(question, qvec, cands, look)
-        self.last = (ranked, rows, [(s.cand.text, sentence_before(look, s.cand)) for s in ranked])
+        pairs = [(s.cand.text, sentence_before(look, s.cand)) for s in ranked]
+        self.last = (ranked, rows, pairs, [s.cand.title for s in ranked])
         return Decision(ranked, [], "recorded, not read", None)
 
 
@@ -255,7 +259,7 @@ def record(
             idx.ask(item.question, reader=rec)
             if rec.last is None:
                 continue
-            ranked, rows, pairs = rec.last
+            ranked, rows, pairs, titles = rec.last
             gold = set(item.sources)
             labels = np.array(
                 [
@@ -264,7 +268,9 @@ def record(
                 ]
             )
             kind = item.type or "squad"
-            out.append(Asked(item.question, corpus, item.answerable, rows, labels, pairs, {}, kind))
+            out.append(
+                Asked(item.question, corpus, item.answerable, rows, labels, pairs, {}, kind, titles)
+            )
             if (n + 1) % 200 == 0:
                 say(f"  {n + 1} questions asked ({time.time() - t:.0f} s)")
         say(f"  {ss.documents} paragraphs indexed, {len(out)} questions recorded")
@@ -287,6 +293,7 @@ def pipeline_groups(asked: Sequence[Asked], first: Logistic, k: int) -> list[dic
                 "q": a.question,
                 "kind": a.kind,
                 "pairs": [a.pairs[i] for i in order],
+                "titles": [a.titles[i] for i in order] if a.titles else [],
                 "labels": [float(a.labels[i]) for i in order],
             }
         )
@@ -339,7 +346,8 @@ def add_logits(asked: Sequence[Asked], firsts: Sequence[Logistic], k: int, say: 
     for n, a in enumerate(asked):
         need = sorted({i for f in firsts for i in read_set(f, a, k)} - set(a.ce))
         if need:
-            seen = ce.read(a.question, [a.pairs[i] for i in need])
+            titles = [a.titles[i] for i in need] if a.titles else None
+            seen = ce.read(a.question, [a.pairs[i] for i in need], titles)
             both = ((float(v), float(w)) for v, w in zip(seen.logits, seen.spans, strict=True))
             a.ce.update(zip(need, both, strict=True))
         if (n + 1) % 1000 == 0:
@@ -496,6 +504,7 @@ def _to_json(a: Asked) -> dict[str, Any]:
         "pairs": a.pairs,
         "ce": {str(i): list(v) for i, v in a.ce.items()},
         "kind": a.kind,
+        "titles": a.titles,
     }
 
 
@@ -508,8 +517,17 @@ def _from_json(d: dict[str, Any]) -> Asked:
         for i, v in d.get("ce", {}).items()
     }
     kind = d.get("kind", "squad" if d["answerable"] else "left-out")
+    titles = [str(t) for t in d.get("titles", [])]  # a cache from before titles has none
     return Asked(
-        d["question"], d["corpus"], d["answerable"], rows, np.array(d["labels"]), pairs, ce, kind
+        d["question"],
+        d["corpus"],
+        d["answerable"],
+        rows,
+        np.array(d["labels"]),
+        pairs,
+        ce,
+        kind,
+        titles,
     )
 
 
@@ -582,6 +600,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         if kept["weights_sha256"] != weights:  # logits of another cross-encoder: read again
             for a in asked:
                 a.ce.clear()
+        if load_config().title_tokens and asked and not asked[0].titles:
+            sys.exit(
+                f"error: {cache} was recorded without document titles, which this reader "
+                "reads: record again (delete the file, or give another --cache)"
+            )
         log(f"{len(asked)} recorded questions read from {cache}")
     else:
         asked = []

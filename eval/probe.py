@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from rag.crossencoder import MODEL_DIR, load_config
-from rag.train import MONTHS, Paragraph, Question, Triple, context, load, trained_paragraphs
+from rag.train import MONTHS, Paragraph, Question, Triple, ask, context, load, trained_paragraphs
 
 YEAR = re.compile(r"\b(1[6-9]\d\d|20[0-2]\d)\b")
 OPENINGS = (
@@ -65,14 +65,15 @@ def cases(
         day = f"{month} {rng.randint(1, 28)}"
         other = int(year.group(1)) + rng.choice((-7, -5, -3, 3, 5, 7))
         before = context(paras, q.para, neg)
+        asked = ask(q.text, p)
         out.append(
             [
-                (q.text, p.sentences[pos], context(paras, q.para, pos)),
-                (q.text, p.sentences[neg], before),
-                (q.text, f"On {day}, {year.group(1)}, {s}", before),
-                (q.text, f"On {day}, {other}, {s}", before),
-                (q.text, f"In the meantime, as often before, {s}", before),
-                (q.text, closed(p.sentences[neg], f"in {month} {year.group(1)}"), before),
+                (asked, p.sentences[pos], context(paras, q.para, pos)),
+                (asked, p.sentences[neg], before),
+                (asked, f"On {day}, {year.group(1)}, {s}", before),
+                (asked, f"On {day}, {other}, {s}", before),
+                (asked, f"In the meantime, as often before, {s}", before),
+                (asked, closed(p.sentences[neg], f"in {month} {year.group(1)}"), before),
             ]
         )
     return out
@@ -85,9 +86,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = ap.parse_args(argv)
     from rag.crossencoder import CrossEncoder
 
-    paras, qs, _ = load(Path(args.data))
+    loaded = {}
     for folder in args.models:
         ce = CrossEncoder(Path(folder))
+        titles = ce.config.title_tokens > 0  # paragraphs with titles for a reader of titles
+        if titles not in loaded:
+            loaded[titles] = load(Path(args.data), titles)
+        paras, qs, _ = loaded[titles]
         # only paragraphs this reader never trained on
         probe = cases(paras, qs, trained_paragraphs(paras, qs, load_config(ce.folder).training))
         lg = np.array([ce.logits(c[0][0], [(s, b) for _, s, b in c]) for c in probe])

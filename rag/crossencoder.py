@@ -36,6 +36,7 @@ WEIGHTS = "weights.safetensors"
 CONFIG = "config.json"
 MAX_TOKENS = 96  # question + sentence + context, in word pieces
 CONTEXT_TOKENS = 16  # of the sentence before: enough for its subject ("He" -> whom)
+TITLE_TOKENS = 12  # of the sentence's document title, for a reader trained with ``--titles``
 MAX_ANSWER_TOKENS = 30  # the longest answer span the span head may pick
 SPAN_FLOOR = -40.0  # the lowest span score: far below any "no answer" seen in training
 
@@ -53,6 +54,7 @@ class ReaderConfig:
     bias: float = 0.0
     threshold: float = 0.5  # abstain when the best sentence's probability is under this
     span_head: bool = False  # start and end scores per word piece (``--span``)
+    title_tokens: int = 0  # of the document's title read after the question (0: none)
     # how it was made: the data's sha256, seed, command, and its fit on held-out training data
     training: dict[str, Any] = field(default_factory=dict, compare=False)
 
@@ -112,6 +114,22 @@ def trained_names(model: Any) -> list[str]:
     return [n for n, _ in model.named_parameters() if not n.startswith(frozen)]
 
 
+def asked(question: str, title: str, title_tokens: int) -> str:
+    """The first segment a reader reads: the question, and after a ``[SEP]`` the head of the
+    candidate's document title when the reader was trained with titles (``title_tokens``), so
+    that it can tell a sentence of an article on something else from one of the article
+    asked about."""
+    if not title_tokens or not title.strip():
+        return question
+    return f"{question} {tokenizer().sep_token} {_title_head(title, title_tokens)}"
+
+
+@lru_cache(maxsize=4096)
+def _title_head(title: str, title_tokens: int) -> str:
+    tok = tokenizer()
+    return str(tok.convert_tokens_to_string(tok.tokenize(title)[:title_tokens]))
+
+
 @lru_cache(maxsize=1)
 def tokenizer() -> Any:
     from transformers import AutoTokenizer
@@ -126,7 +144,8 @@ def encode_batch(
 ) -> dict[str, Any]:
     """Word pieces of ``[CLS] question [SEP] sentence [SEP] context-head [SEP]`` per (question,
     sentence, sentence before), padded to the longest; the context is cut to
-    ``cfg.context_tokens``. Training and reading encode alike through this one function.
+    ``cfg.context_tokens``. For a reader of titles the question comes with its candidate's
+    document title (``asked``): ``[CLS] question [SEP] title-head [SEP] sentence ...``. Training and reading encode alike through this one function.
     With ``offsets``, also each word piece's characters (``offset_mapping``), for training
     the span head; pop it before the model sees the batch."""
     tok = tokenizer()
@@ -206,19 +225,35 @@ class CrossEncoder:
             if self._model is None:
                 self._model = _load(str(self.folder), self.device, self.config)
 
-    def logits(self, question: str, pairs: Sequence[tuple[str, str | None]]) -> np.ndarray:
+    def logits(
+        self,
+        question: str,
+        pairs: Sequence[tuple[str, str | None]],
+        titles: Sequence[str] | None = None,
+    ) -> np.ndarray:
         """One logit per (sentence, sentence-before) pair: higher means more likely to answer."""
-        return self.read(question, pairs).logits
+        return self.read(question, pairs, titles).logits
 
-    def read(self, question: str, pairs: Sequence[tuple[str, str | None]]) -> Reading:
-        """The logit and span score of each (sentence, sentence-before) pair."""
+    def read(
+        self,
+        question: str,
+        pairs: Sequence[tuple[str, str | None]],
+        titles: Sequence[str] | None = None,
+    ) -> Reading:
+        """The logit and span score of each (sentence, sentence-before) pair; ``titles``, the
+        title of each pair's document, is read only by a reader trained with titles."""
         if not pairs:
             return Reading(np.zeros(0, dtype=np.float32), np.zeros(0, dtype=np.float32))
         self.warm_up()
         import torch
 
+        heads = titles if titles is not None else [""] * len(pairs)
+        n = self.config.title_tokens
+        triples = [
+            (asked(question, t, n), s, c) for (s, c), t in zip(pairs, heads, strict=True)
+        ]
         with torch.inference_mode():
-            return read_triples(self._model, [(question, s, c) for s, c in pairs], self.config)
+            return read_triples(self._model, triples, self.config)
 
 
 def forward_by_length(model: Any, enc: dict[str, Any], parts: int) -> tuple[Any, Any]:

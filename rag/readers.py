@@ -163,7 +163,8 @@ class LearnedReader:
         order = sorted(range(len(scored)), key=lambda i: (-p_first[i], i))
         top = order[: m.read_top]
         pairs = [(scored[i].cand.text, sentence_before(look, scored[i].cand)) for i in top]
-        seen = self.encoder.read(question, pairs)  # type: ignore[attr-defined]
+        titles = [scored[i].cand.title for i in top]
+        seen = self.encoder.read(question, pairs, titles)  # type: ignore[attr-defined]
         p_read = m.read.probabilities(read_rows(rows[top], seen.logits, seen.spans))
         read = sorted(range(len(top)), key=lambda j: (-p_read[j], j))
         ranked = [replace(scored[top[j]], probability=float(p_read[j])) for j in read]

@@ -38,8 +38,10 @@ from rag.crossencoder import (
     CONFIG,
     CONTEXT_TOKENS,
     MAX_TOKENS,
+    TITLE_TOKENS,
     WEIGHTS,
     ReaderConfig,
+    asked,
     load_config,
 )
 from rag.errors import RagError
@@ -58,6 +60,9 @@ class Paragraph:
     sentences: list[str]
     context: str = ""
     starts: tuple[int, ...] = ()  # where each sentence starts in ``context``
+    # the title of its document as `eval.fit`'s corpora give it ("Flag of the United States",
+    # "post 12" for a Reddit post); empty unless the reader is trained with ``--titles``
+    title: str = ""
 
 
 @dataclass
@@ -68,7 +73,9 @@ class Question:
     answers: tuple[tuple[int, int], ...] = ()  # each answer's characters in the context
 
 
-Triple = tuple[str, str, str | None]  # question, sentence, the sentence before
+# the question (with its candidate's document title when trained with titles: ``ask``),
+# the sentence, the sentence before
+Triple = tuple[str, str, str | None]
 
 
 def sha256(path: Path) -> str:
@@ -79,24 +86,32 @@ def sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def load(data: Path) -> tuple[list[Paragraph], list[Question], dict[str, str]]:
+def load(
+    data: Path, titles: bool = False
+) -> tuple[list[Paragraph], list[Question], dict[str, str]]:
     """Paragraphs split into sentences (the project's own splitter), and each question with
-    the sentences its answers overlap."""
+    the sentences its answers overlap. With ``titles``, each paragraph keeps its document's
+    title as `eval.fit`'s corpora name it: the article's title with spaces for underscores,
+    and "post N" for each post of a file that is one article of many posts."""
     paras: list[Paragraph] = []
     qs: list[Question] = []
     sums = {}
     for name in FILES:
         path = data / name
         sums[name] = sha256(path)
-        for art in json.loads(path.read_text(encoding="utf-8"))["data"]:
-            for p in art["paragraphs"]:
+        arts = json.loads(path.read_text(encoding="utf-8"))["data"]
+        for art in arts:
+            for n, p in enumerate(art["paragraphs"]):
                 ctx = p["context"]
                 spans = paragraph_sentences(ctx)
                 if len(spans) < 1:
                     continue
                 pi = len(paras)
                 starts = tuple(s for s, _ in spans)
-                paras.append(Paragraph(name, [ctx[s:e] for s, e in spans], ctx, starts))
+                title = ""
+                if titles:
+                    title = f"post {n + 1}" if len(arts) == 1 else art["title"].replace("_", " ")
+                paras.append(Paragraph(name, [ctx[s:e] for s, e in spans], ctx, starts, title))
                 for qa in p["qas"]:
                     pos: set[int] = set()
                     found = []
@@ -416,6 +431,12 @@ def context(paras: Sequence[Paragraph], pi: int, si: int) -> str | None:
     return paras[pi].sentences[si - 1] if si > 0 else None
 
 
+def ask(question: str, p: Paragraph) -> str:
+    """The first segment the reader reads for a sentence of ``p``: the question, with ``p``'s
+    document title when it has one (``--titles``; ``rag.crossencoder.asked``)."""
+    return asked(question, p.title, TITLE_TOKENS)
+
+
 Span = tuple[int, int] | None  # an answer's characters in its sentence; None: no answer here
 UNKNOWN: Span = (-1, -1)  # an answer the span head is not taught (crossing sentences)
 
@@ -486,31 +507,35 @@ def training_groups(
             hardest = sorted(negs, key=lambda i: -len(asked & set(tokens(p.sentences[i]))))[:hard]
             negs = hardest + [i for i in negs if i not in hardest]
         before = context(paras, q.para, pos)
-        trip: list[Triple] = [(q.text, p.sentences[pos], before)]
-        trip += [(q.text, p.sentences[i], context(paras, q.para, i)) for i in negs[:in_para]]
+        own = ask(q.text, p)
+        trip: list[Triple] = [(own, p.sentences[pos], before)]
+        trip += [(own, p.sentences[i], context(paras, q.para, i)) for i in negs[:in_para]]
         far = others[p.file].best(q.text, q.para, 5)
         rng.shuffle(far)
-        trip += [(q.text, paras[a].sentences[b], context(paras, a, b)) for a, b in far[:out_para]]
+        trip += [
+            (ask(q.text, paras[a]), paras[a].sentences[b], context(paras, a, b))
+            for a, b in far[:out_para]
+        ]
         other = swapped(q.text, p, pools[p.file], rng) if pools else None
         if other is not None:
-            trip.append((other, p.sentences[pos], before))
+            trip.append((ask(other, p), p.sentences[pos], before))
         spans: list[Span] = [answer_span(p, q, pos)] + [None] * (len(trip) - 1)
         cut = erased(p.sentences[pos], spans[0], answer_texts(p, q)) if erase else None
         if cut is not None:
-            trip.append((q.text, cut, before))
+            trip.append((own, cut, before))
             spans.append(None)
         when = reasked(q.text, p.sentences[pos], before, rng) if reask else None
         if when is not None:
-            trip.append((when, p.sentences[pos], before))
+            trip.append((ask(when, p), p.sentences[pos], before))
             spans.append(None)
         opening = date_opening(q.text, rng) if decoy and negs else None
         if opening is not None:
             i = rng.choice(negs)
-            trip.append((q.text, opened(opening, p.sentences[i]), context(paras, q.para, i)))
+            trip.append((own, opened(opening, p.sentences[i]), context(paras, q.para, i)))
             spans.append(None)
             if rng.random() < 0.5:
                 dated = opened(opening, p.sentences[pos])
-                trip[0] = (q.text, dated, trip[0][2])
+                trip[0] = (own, dated, trip[0][2])
                 shift = len(dated) - len(p.sentences[pos])
                 sp = spans[0]
                 if sp is not None and sp != UNKNOWN:
@@ -523,20 +548,26 @@ def training_groups(
         )
         if again is not None and negs:
             picks = rng.sample(negs, min(2, len(negs)))
-            trip = [(again, p.sentences[pos], before)]
+            trip = [(ask(again, p), p.sentences[pos], before)]
             for i in picks:
                 day = date_opening(again, rng) or ""
-                trip.append((again, opened(day, p.sentences[i]), context(paras, q.para, i)))
+                trip.append((ask(again, p), opened(day, p.sentences[i]), context(paras, q.para, i)))
             yield trip, [1.0] + [0.0] * len(picks), [answer_span(p, q, pos)] + [None] * len(picks)
 
 
-def pipeline_groups(path: Path) -> list[tuple[list[Triple], list[float], list[Span]]]:
+def pipeline_groups(
+    path: Path, title_tokens: int = 0
+) -> list[tuple[list[Triple], list[float], list[Span]]]:
     """Groups recorded from the pipeline (``--pipeline-groups``): each question with the
     candidates the first model would hand the cross-encoder, its answering one first when
     one is there; unanswerable questions have none."""
     out = []
     for g in json.loads(path.read_text(encoding="utf-8")):
-        trip: list[Triple] = [(g["q"], s, b) for s, b in g["pairs"]]
+        titles = g.get("titles") or [""] * len(g["pairs"])
+        trip: list[Triple] = [
+            (asked(g["q"], t, title_tokens), s, b)
+            for (s, b), t in zip(g["pairs"], titles, strict=True)
+        ]
         spans: list[Span] = [UNKNOWN if y else None for y in g["labels"]]
         out.append((trip, [float(y) for y in g["labels"]], spans))
     return out
@@ -569,7 +600,7 @@ def mining_pool(
         if text in have or any(ans in text.lower() for ans in answers):
             continue
         have.add(text)
-        pool.append((q.text, text, context(paras, a, b)))
+        pool.append((ask(q.text, paras[a]), text, context(paras, a, b)))
     return pool
 
 
@@ -626,7 +657,8 @@ def train(args: argparse.Namespace) -> None:
     torch.set_num_threads(args.threads)
     rng = random.Random(args.seed)
     t0 = time.time()
-    paras, qs, sums = load(Path(args.data))
+    titles = args.titles or (prev is not None and prev.title_tokens > 0)
+    paras, qs, sums = load(Path(args.data), titles)
     held = split(paras, args.held_share, args.seed)
     held_qs = [q for q in qs if q.para in held]
     if prev is None:
@@ -658,6 +690,7 @@ def train(args: argparse.Namespace) -> None:
         layers=args.layers,
         max_tokens=args.max_tokens,
         context_tokens=CONTEXT_TOKENS,
+        title_tokens=TITLE_TOKENS if titles else 0,
         span_head=span_head,
     )
     model = build_model(args.layers, span_head)
@@ -703,7 +736,9 @@ def train(args: argparse.Namespace) -> None:
             args.reask,
         )
     )
-    recorded = pipeline_groups(Path(args.pipeline_groups)) if args.pipeline_groups else []
+    recorded = (
+        pipeline_groups(Path(args.pipeline_groups), cfg.title_tokens) if args.pipeline_groups else []
+    )
     if recorded:  # dealt in among the others
         groups += recorded
         rng.shuffle(groups)
@@ -769,6 +804,7 @@ def train(args: argparse.Namespace) -> None:
         layers=args.layers,
         max_tokens=args.max_tokens,
         context_tokens=CONTEXT_TOKENS,
+        title_tokens=TITLE_TOKENS if titles else 0,
         scale=scale,
         bias=bias,
         threshold=0.5,
@@ -872,11 +908,14 @@ def held_out_fit(
     rng = random.Random(0)
     for q in qs:
         p = paras[q.para]
-        own = [(q.text, s, context(paras, q.para, i)) for i, s in enumerate(p.sentences)]
+        own = [(ask(q.text, p), s, context(paras, q.para, i)) for i, s in enumerate(p.sentences)]
         far_at = others[p.file].best(q.text, q.para, 10)
-        far = [(q.text, paras[a].sentences[b], context(paras, a, b)) for a, b in far_at]
+        far = [
+            (ask(q.text, paras[a]), paras[a].sentences[b], context(paras, a, b))
+            for a, b in far_at
+        ]
         other = swapped(q.text, p, pools[p.file], rng)
-        fake = [(other, s, c) for _, s, c in own] if other else []
+        fake = [(ask(other, p), s, c) for _, s, c in own] if other else []
         with torch.inference_mode():
             seen = read_triples(model, own + far + fake, cfg, LENGTH_PARTS)
         lg, sp = seen.logits, seen.spans
@@ -1067,6 +1106,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         action="store_true",
         help="with --continue-from: measure that model on the held-out questions; train "
         "and write nothing",
+    )
+    ap.add_argument(
+        "--titles",
+        action="store_true",
+        help="read each sentence's document title after the question (its first "
+        f"{TITLE_TOKENS} word pieces), as the pipeline then hands it: a sentence of an article "
+        "on something else can be told from one of the article asked about",
     )
     ap.add_argument(
         "--span",

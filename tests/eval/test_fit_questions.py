@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from eval.dataset import QAItem
@@ -110,13 +111,31 @@ def test_pipeline_groups_hold_the_candidates_read_their_answering_one_first() ->
     rows = np.zeros((4, n))
     rows[:, 0] = [0.1, 0.9, 0.5, 0.7]
     pairs = [(f"s{i}", None) for i in range(4)]
-    found = Asked("q?", 0, True, rows, np.array([0.0, 0.0, 1.0, 0.0]), pairs)
+    titles = [f"t{i}" for i in range(4)]
+    found = Asked("q?", 0, True, rows, np.array([0.0, 0.0, 1.0, 0.0]), pairs, titles=titles)
     refused = Asked("r?", 0, False, rows, np.zeros(4), pairs, kind="left-out")
     missed = Asked("m?", 0, True, rows, np.array([1.0, 0.0, 0.0, 0.0]), pairs)
     a, b, c = pipeline_groups([found, refused, missed], first, 3)
     # the three the first model ranks best (s1, s3, s2), the answering s2 moved to the front
     assert [s for s, _ in a["pairs"]] == ["s2", "s1", "s3"] and a["labels"] == [1.0, 0.0, 0.0]
+    assert a["titles"] == ["t2", "t1", "t3"] and b["titles"] == []  # each with its document's
     assert [s for s, _ in b["pairs"]] == ["s1", "s3", "s2"] and b["labels"] == [0.0] * 3
     assert b["kind"] == "left-out"
     # an answering sentence the first model would not hand over is not brought in
     assert "s0" not in [s for s, _ in c["pairs"]] and c["labels"] == [0.0] * 3
+
+
+def test_a_recorded_question_keeps_its_candidates_titles_through_the_cache() -> None:
+    import numpy as np
+
+    from eval.fit import Asked, _from_json, _to_json
+    from rag.features import FIRST_FEATURES
+
+    rows = np.zeros((2, len(FIRST_FEATURES)))
+    a = Asked("q?", 1, True, rows, np.array([1.0, 0.0]), [("s0", None), ("s1", "s0")],
+              {0: (2.0, 1.0)}, "squad", ["Andes", "post 3"])
+    back = _from_json(json.loads(json.dumps(_to_json(a))))
+    assert back.titles == ["Andes", "post 3"] and back.pairs == a.pairs and back.ce == a.ce
+    old = _to_json(a)
+    del old["titles"]  # recorded before titles were kept
+    assert _from_json(old).titles == []

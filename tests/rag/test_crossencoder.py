@@ -5,7 +5,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from rag.crossencoder import CrossEncoder, _load, compute_dtype, encode_batch
+from rag.crossencoder import (
+    CrossEncoder,
+    ReaderConfig,
+    _load,
+    asked,
+    compute_dtype,
+    encode_batch,
+    sentence_pieces,
+    tokenizer,
+)
 
 QUESTION = "Who designed the Sydney Harbour Bridge?"
 PAIRS = [
@@ -161,3 +170,27 @@ def test_running_pairs_by_length_gives_one_runs_logits_spans_and_span_loss() -> 
                 float(span_loss(spans, enc, offsets, targets))
                 - float(span_loss(whole[1], enc, offsets, targets))
             ) < 1e-5
+
+
+def test_a_title_is_read_after_the_question_cut_short_and_never_as_the_sentence() -> None:
+    title = "Sydney Harbour Bridge " + "and its many approaches " * 5
+    assert asked(QUESTION, title, 0) == QUESTION  # a reader trained without titles
+    assert asked(QUESTION, "  ", 12) == QUESTION  # a document without one
+    first = asked(QUESTION, title, 12)
+    enc = encode_batch([(first, *PAIRS[1])], ReaderConfig(layers=4, title_tokens=12))
+    pieces = tokenizer().convert_ids_to_tokens(enc["input_ids"][0])
+    seps = [i for i, t in enumerate(pieces) if t == "[SEP]"]
+    assert seps[1] - seps[0] - 1 == 12  # the title's first 12 word pieces, between the question's
+    assert pieces[seps[0] + 1 : seps[0] + 4] == ["sydney", "harbour", "bridge"]
+    assert int(enc["token_type_ids"][0, : seps[1] + 1].sum()) == 0  # in the first segment
+    sentence = [p for p, inside in zip(pieces, sentence_pieces(enc)[0].tolist(), strict=True) if inside]
+    assert tokenizer().convert_tokens_to_string(sentence).startswith("it was designed by john")
+
+
+def test_the_shipped_reader_reads_no_title_so_titles_change_nothing_for_it() -> None:
+    ce = CrossEncoder()
+    assert ce.config.title_tokens == 0
+    with_titles = ce.read(QUESTION, PAIRS, ["Opera House"] * len(PAIRS))
+    plain = ce.read(QUESTION, PAIRS)
+    assert np.array_equal(with_titles.logits, plain.logits)
+    assert np.array_equal(with_titles.spans, plain.spans)

@@ -23,7 +23,8 @@ def test_training_writes_a_model_the_reader_loads(tmp_path: Path) -> None:
 
     out = tmp_path / "reader"
     main(["--data", str(DATA), "--out", str(out), "--layers", "1", "--questions", "12",
-          "--draws", "18", "--held-questions", "12", "--seed", "3", "--device", "cpu"])
+          "--draws", "18", "--held-questions", "12", "--seed", "3", "--device", "cpu",
+          "--titles"])
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["layers"] == 1 and cfg["training"]["seed"] == 3
     # one run going round its first 12 questions' paragraphs: those are what it trained on
@@ -35,6 +36,10 @@ def test_training_writes_a_model_the_reader_loads(tmp_path: Path) -> None:
     enc = CrossEncoder(out)
     logits = enc.logits("Who won?", [("Smith won the race.", None), ("It rained.", "Smith won.")])
     assert logits.shape == (2,)
+    # it reads each sentence's document title: another title, another logit
+    assert cfg["title_tokens"] == 12
+    pair = [("Smith won the race.", None)]
+    assert enc.logits("Who won?", pair, ["Tour de France"]) != enc.logits("Who won?", pair, ["Rain"])
 
     # trained further: same seed and shape, the stage recorded beside the first
     more = tmp_path / "more"
@@ -42,6 +47,7 @@ def test_training_writes_a_model_the_reader_loads(tmp_path: Path) -> None:
           "--questions", "6", "--held-questions", "12"])
     cfg2 = json.loads((more / "config.json").read_text())
     assert cfg2["layers"] == 1 and cfg2["training"]["seed"] == 3
+    assert cfg2["title_tokens"] == 12  # a continued reader keeps reading titles
     assert cfg2["training"]["trained_questions"] == 12
     assert [c["questions"] for c in cfg2["training"]["continued"]] == [6]
     assert "--continue-from" in cfg2["training"]["continued"][0]["command"]
@@ -72,7 +78,7 @@ def test_training_writes_a_model_the_reader_loads(tmp_path: Path) -> None:
     recorded = tmp_path / "groups.json"
     recorded.write_text(json.dumps([
         {"q": "Who won?", "kind": "squad", "pairs": [["Smith won.", None], ["It rained.", None]],
-         "labels": [1.0, 0.0]},
+         "labels": [1.0, 0.0], "titles": ["The race", "Weather"]},
         {"q": "Who lost?", "kind": "left-out", "pairs": [["It rained.", None]], "labels": [0.0]},
     ]))
     piped = tmp_path / "piped"
