@@ -45,12 +45,16 @@ class FixedEncoder:
     by_text: dict[str, float]
     config: ReaderConfig = ReaderConfig(layers=1, scale=1.0, bias=0.0, threshold=0.3)
     seen: list[tuple[str, str | None]] | None = None
+    titles: list[str] | None = None
 
     def warm_up(self) -> None:
         pass
 
-    def read(self, question: str, pairs: list[tuple[str, str | None]]) -> Reading:
+    def read(
+        self, question: str, pairs: list[tuple[str, str | None]], titles: list[str] | None = None
+    ) -> Reading:
         self.seen = list(pairs)
+        self.titles = None if titles is None else list(titles)
         logits = np.asarray([self.by_text[s] for s, _ in pairs], dtype=np.float32)
         return Reading(logits, -logits)  # span scores that disagree with the logits
 
@@ -89,6 +93,7 @@ def test_the_encoder_ranks_and_its_probability_is_the_confidence():
     assert [s.cand.index for s in d.ranked] == [1, 2, 0]
     # each sentence is read with the sentence before it
     assert enc.seen is not None and (SENTS[1].text, SENTS[0].text) in enc.seen
+    assert enc.titles == ["T"] * len(enc.seen)  # each sentence with its document's title
 
 
 def test_a_model_weighing_the_span_score_ranks_by_it():
