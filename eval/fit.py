@@ -600,7 +600,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         if kept["weights_sha256"] != weights:  # logits of another cross-encoder: read again
             for a in asked:
                 a.ce.clear()
-        if load_config().title_tokens and asked and not asked[0].titles:
+        if load_config().title_tokens and not any(a.titles for a in asked):
             sys.exit(
                 f"error: {cache} was recorded without document titles, which this reader "
                 "reads: record again (delete the file, or give another --cache)"

@@ -145,9 +145,10 @@ def encode_batch(
     """Word pieces of ``[CLS] question [SEP] sentence [SEP] context-head [SEP]`` per (question,
     sentence, sentence before), padded to the longest; the context is cut to
     ``cfg.context_tokens``. For a reader of titles the question comes with its candidate's
-    document title (``asked``): ``[CLS] question [SEP] title-head [SEP] sentence ...``. Training and reading encode alike through this one function.
-    With ``offsets``, also each word piece's characters (``offset_mapping``), for training
-    the span head; pop it before the model sees the batch."""
+    document title (``asked``): ``[CLS] question [SEP] title-head [SEP] sentence ...``.
+    Training and reading encode alike through this one function. With ``offsets``, also each
+    word piece's characters (``offset_mapping``), for training the span head; pop it before
+    the model sees the batch."""
     tok = tokenizer()
     firsts, seconds = [], []
     for q, sentence, context in triples:
