@@ -121,13 +121,14 @@ def asked(question: str, title: str, title_tokens: int) -> str:
     asked about."""
     if not title_tokens or not title.strip():
         return question
-    return f"{question} {tokenizer().sep_token} {_title_head(title, title_tokens)}"
+    return f"{question} {tokenizer().sep_token} {_head(title, title_tokens)}"
 
 
 @lru_cache(maxsize=4096)
-def _title_head(title: str, title_tokens: int) -> str:
+def _head(text: str, pieces: int) -> str:
+    """``text`` cut to its first ``pieces`` word pieces (a title's, a sentence before's)."""
     tok = tokenizer()
-    return str(tok.convert_tokens_to_string(tok.tokenize(title)[:title_tokens]))
+    return str(tok.convert_tokens_to_string(tok.tokenize(text)[:pieces]))
 
 
 @lru_cache(maxsize=1)
@@ -154,8 +155,7 @@ def encode_batch(
     for q, sentence, context in triples:
         second = sentence
         if context:
-            head = tok.convert_tokens_to_string(tok.tokenize(context)[: cfg.context_tokens])
-            second = f"{sentence} {tok.sep_token} {head}"
+            second = f"{sentence} {tok.sep_token} {_head(context, cfg.context_tokens)}"
         firsts.append(q)
         seconds.append(second)
     return dict(
