@@ -187,10 +187,12 @@ def test_a_title_is_read_after_the_question_cut_short_and_never_as_the_sentence(
     assert tokenizer().convert_tokens_to_string(sentence).startswith("it was designed by john")
 
 
-def test_the_shipped_reader_reads_no_title_so_titles_change_nothing_for_it() -> None:
+def test_the_shipped_reader_reads_the_title_it_is_given() -> None:
     ce = CrossEncoder()
-    assert ce.config.title_tokens == 0
-    with_titles = ce.read(QUESTION, PAIRS, ["Opera House"] * len(PAIRS))
-    plain = ce.read(QUESTION, PAIRS)
-    assert np.array_equal(with_titles.logits, plain.logits)
-    assert np.array_equal(with_titles.spans, plain.spans)
+    assert ce.config.title_tokens == 12
+    opera = ce.read(QUESTION, PAIRS, ["Opera House"] * len(PAIRS))
+    bridge = ce.read(QUESTION, PAIRS, ["Sydney Harbour Bridge"] * len(PAIRS))
+    untitled = ce.read(QUESTION, PAIRS, ["  "] * len(PAIRS))
+    assert np.array_equal(untitled.logits, ce.read(QUESTION, PAIRS).logits)  # none given: none read
+    assert not np.allclose(opera.logits, bridge.logits)
+    assert np.array_equal(opera.logits, ce.read(QUESTION, PAIRS, ["Opera House"] * len(PAIRS)).logits)
