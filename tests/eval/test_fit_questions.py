@@ -139,3 +139,40 @@ def test_a_recorded_question_keeps_its_candidates_titles_through_the_cache() -> 
     old = _to_json(a)
     del old["titles"]  # recorded before titles were kept
     assert _from_json(old).titles == []
+
+
+def test_by_source_judges_each_source_by_models_fitted_on_the_other_two() -> None:
+    import numpy as np
+
+    from eval.fit import Asked, by_source
+    from rag.features import FIRST_FEATURES
+
+    def right_by_source(column_of: list[int]) -> list[float]:
+        """Best sentence right per source left out, when in source ``s`` only column
+        ``column_of[s]`` tells the answering sentence (the cross-encoder tells nothing)."""
+        rng = np.random.default_rng(0)
+        n = len(FIRST_FEATURES)
+        asked = []
+        for corpus in range(6):  # two corpora per source, in FILES' order
+            for q in range(40):
+                answerable = q % 4 != 0
+                labels = np.zeros(4)
+                if answerable:
+                    labels[q % 4 - 1] = 1.0
+                rows = rng.normal(0.0, 0.1, (4, n))
+                rows[:, column_of[corpus // 2]] += 2 * labels
+                ce = {i: (0.0, 0.0) for i in range(4)}
+                pairs = [(f"sentence {i}", None) for i in range(4)]
+                kind = "squad" if answerable else "left-out"
+                asked.append(Asked(f"q{q}?", corpus, answerable, rows, labels, pairs, ce, kind))
+        lines: list[str] = []
+        by_source(asked, 3, 1.0, lines.append)
+        cells = [line.strip("| ").split(" | ") for line in lines[2:]]
+        assert [c[0] for c in cells] == ["new_wiki", "reddit", "amazon_reviews"]
+        return [float(c[1]) for c in cells]
+
+    # one signal shared by every source: each source left out is read right
+    assert right_by_source([0, 0, 0]) == [1.0, 1.0, 1.0]
+    # a signal of each source's own: a source left out is judged by models that never saw
+    # its signal, so they read it no better than by chance
+    assert max(right_by_source([0, 1, 2])) < 0.6
