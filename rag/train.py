@@ -265,6 +265,31 @@ def swapped(question: str, para: Paragraph, pool: NamePool, rng: random.Random) 
     return question[:a] + rng.choice(alike) + question[b:] if alike else None
 
 
+def titles_by_file(paras: Sequence[Paragraph]) -> dict[str, list[str]]:
+    """Each file's document titles, in the order first met."""
+    out: dict[str, dict[str, None]] = {}
+    for p in paras:
+        if p.title:
+            out.setdefault(p.file, {})[p.title] = None
+    return {f: list(titles) for f, titles in out.items()}
+
+
+def retitled(question: str, para: Paragraph, titles: Sequence[str], rng: random.Random) -> str | None:
+    """Another document title of the same file, for ``question`` asked of a sentence of
+    ``para``: one sharing no content word with the question, when the question names a word
+    of ``para``'s own title (so that the title is evidence). The answering sentence read
+    under it is a sentence of an article on something else that reads as if it answered,
+    which is what a question meets when its own article is not in the corpus. None when the
+    question names nothing of its title (a Reddit post's "post 12")."""
+    from rag.lexical import tokens
+
+    asked = set(tokens(question))
+    if not para.title or not asked & set(tokens(para.title)):
+        return None
+    other = [t for t in titles if t != para.title and not asked & set(tokens(t))]
+    return rng.choice(other) if other else None
+
+
 _YEAR = re.compile(r"\b(1[5-9]\d\d|20\d\d)\b")
 MONTHS = (
     "January February March April May June July August September October November December"
@@ -467,6 +492,8 @@ def training_groups(
     dated_questions: bool = False,
     erase: bool = False,
     reask: bool = False,
+    retitle: dict[str, list[str]] | None = None,
+    retitle_rng: random.Random | None = None,
 ) -> Iterator[tuple[list[Triple], list[float], list[Span]]]:
     """Per question: its answering sentence, up to ``in_para`` other sentences of the
     paragraph and ``out_para`` of the top five BM25 sentences of other paragraphs, with each
@@ -494,8 +521,13 @@ def training_groups(
     With ``reask``, a question asking why, how or where, whose answering sentence says nothing
     of when, is also asked "when" (``reasked``) against that sentence, one more negative: a
     sentence about exactly what is asked does not answer unless it holds the kind of thing
-    asked."""
+    asked.
+
+    With ``retitle`` (each file's document titles), the answering sentence read under another
+    article's title (``retitled``) is one more negative; its draws come from a generator of
+    their own (``retitle_rng``), so every other pair is drawn as without it."""
     from rag.lexical import tokens
+
 
     for q in qs:
         p = paras[q.para]
@@ -503,8 +535,8 @@ def training_groups(
         negs = [i for i in range(len(p.sentences)) if i not in q.positives]
         rng.shuffle(negs)
         if hard:
-            asked = set(tokens(q.text))
-            hardest = sorted(negs, key=lambda i: -len(asked & set(tokens(p.sentences[i]))))[:hard]
+            words = set(tokens(q.text))
+            hardest = sorted(negs, key=lambda i: -len(words & set(tokens(p.sentences[i]))))[:hard]
             negs = hardest + [i for i in negs if i not in hardest]
         before = context(paras, q.para, pos)
         own = ask(q.text, p)
@@ -523,6 +555,14 @@ def training_groups(
         cut = erased(p.sentences[pos], spans[0], answer_texts(p, q)) if erase else None
         if cut is not None:
             trip.append((own, cut, before))
+            spans.append(None)
+        elsewhere = (
+            retitled(q.text, p, retitle[p.file], retitle_rng)
+            if retitle is not None and retitle_rng is not None
+            else None
+        )
+        if elsewhere is not None:
+            trip.append((asked(q.text, elsewhere, TITLE_TOKENS), p.sentences[pos], before))
             spans.append(None)
         when = reasked(q.text, p.sentences[pos], before, rng) if reask else None
         if when is not None:
@@ -734,6 +774,8 @@ def train(args: argparse.Namespace) -> None:
             args.dated_questions,
             args.erase,
             args.reask,
+            titles_by_file(paras) if args.retitle else None,
+            random.Random(args.seed + 7),
         )
     )
     recorded = (
@@ -1089,6 +1131,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         "'when' against its answering sentence, when that sentence says nothing of when",
     )
     ap.add_argument(
+        "--retitle",
+        action="store_true",
+        help="with --titles: one more negative per question that names a word of its "
+        "document's title: its answering sentence read under another article's title",
+    )
+    ap.add_argument(
         "--decoy",
         action="store_true",
         help="for each question naming a year, one more negative: a non-answering sentence of "
@@ -1156,6 +1204,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             f"--pipeline-groups: no such file {args.pipeline_groups} (write one with "
             "`python -m eval.fit --data DIR --pipeline-groups FILE`)"
         )
+    if args.retitle and not (args.titles or args.continue_from):
+        ap.error("--retitle needs --titles: a reader that reads no title cannot be misled by one")
     had = continued_layers(ap, args.continue_from)
     if args.layers is not None and had is not None and args.layers < had:
         ap.error("--layers: a continued model can grow, not shrink")

@@ -314,3 +314,36 @@ def test_a_reasked_question_is_one_more_negative_against_its_answering_sentence(
     assert spans[-1] is None
     ((plain, _, _),) = training_groups(paras, [q], others, random.Random(0), 1, 0)
     assert len(plain) == 2
+
+
+def test_a_question_naming_its_title_is_read_under_another_articles_title_as_a_negative() -> None:
+    from rag.train import retitled, titles_by_file
+
+    bridge = Paragraph(
+        "f", ["It opened in 1932.", "Its arch was designed in Britain."], title="Sydney Harbour Bridge"
+    )
+    other = Paragraph("f", ["Ferries cross the harbour."], title="Harbour ferries")
+    far = Paragraph("f", ["Dukes ruled them."], title="Normans")
+    paras = [bridge, other, far, other]
+    titles = titles_by_file(paras)
+    assert titles == {"f": ["Sydney Harbour Bridge", "Harbour ferries", "Normans"]}
+    q = Question("Where was the bridge's arch designed?", 0, frozenset({1}))
+    # a title sharing a word with the question is never drawn: the question might ask of it
+    # ("harbour" asked: not "Harbour ferries")
+    named = "Where was the harbour bridge's arch designed?"
+    assert retitled(named, bridge, titles["f"], random.Random(0)) == "Normans"
+    # the question names nothing of a post's title: no negative
+    post = Paragraph("f", ["It opened in 1932."], title="post 12")
+    assert retitled("When did it open?", post, titles["f"], random.Random(0)) is None
+    others = {"f": OtherParagraphs(paras, [0, 1, 2])}
+    with_it = training_groups(
+        paras, [q], others, random.Random(0), 1, 0, retitle=titles, retitle_rng=random.Random(1)
+    )
+    ((trip, labels, spans),) = with_it
+    assert labels == [1.0, 0.0, 0.0] and spans[-1] is None
+    # the answering sentence itself, read under the other article's title
+    assert trip[-1][1] == trip[0][1] == bridge.sentences[1]
+    assert trip[-1][0] != trip[0][0] and trip[-1][0].startswith(q.text)
+    # and every other pair drawn as without it
+    ((plain, _, _),) = training_groups(paras, [q], others, random.Random(0), 1, 0)
+    assert plain == trip[:-1]
