@@ -274,7 +274,9 @@ def titles_by_file(paras: Sequence[Paragraph]) -> dict[str, list[str]]:
     return {f: list(titles) for f, titles in out.items()}
 
 
-def retitled(question: str, para: Paragraph, titles: Sequence[str], rng: random.Random) -> str | None:
+def retitled(
+    question: str, para: Paragraph, titles: Sequence[str], rng: random.Random
+) -> str | None:
     """Another document title of the same file, for ``question`` asked of a sentence of
     ``para``: one sharing no content word with the question, when the question names a word
     of ``para``'s own title (so that the title is evidence). The answering sentence read
@@ -527,7 +529,6 @@ def training_groups(
     article's title (``retitled``) is one more negative; its draws come from a generator of
     their own (``retitle_rng``), so every other pair is drawn as without it."""
     from rag.lexical import tokens
-
 
     for q in qs:
         p = paras[q.para]
