@@ -285,10 +285,10 @@ def retitled(
     question names nothing of its title (a Reddit post's "post 12")."""
     from rag.lexical import tokens
 
-    asked = set(tokens(question))
-    if not para.title or not asked & set(tokens(para.title)):
+    words = set(tokens(question))
+    if not para.title or not words & set(tokens(para.title)):
         return None
-    other = [t for t in titles if t != para.title and not asked & set(tokens(t))]
+    other = [t for t in titles if t != para.title and not words & set(tokens(t))]
     return rng.choice(other) if other else None
 
 
