@@ -237,15 +237,17 @@ def mentions(text: str) -> list[tuple[int, int]]:
 
 
 class NamePool:
-    """Every name and number of one file's paragraphs, to swap into a question."""
+    """Every name and number of one file's paragraphs, to swap into a question, and where
+    each is named (paragraph, sentence)."""
 
     def __init__(self, paras: Sequence[Paragraph], members: Sequence[int]) -> None:
-        names: set[str] = set()
+        self.where: dict[str, list[tuple[int, int]]] = {}
         for pi in members:
-            for sent in paras[pi].sentences:
-                names.update(sent[a:b] for a, b in mentions(sent))
-        self.numbers = sorted(n for n in names if n[0].isdigit())
-        self.words = sorted(n for n in names if not n[0].isdigit())
+            for si, sent in enumerate(paras[pi].sentences):
+                for a, b in mentions(sent):
+                    self.where.setdefault(sent[a:b], []).append((pi, si))
+        self.numbers = sorted(n for n in self.where if n[0].isdigit())
+        self.words = sorted(n for n in self.where if not n[0].isdigit())
 
 
 def swapped(question: str, para: Paragraph, pool: NamePool, rng: random.Random) -> str | None:
@@ -253,6 +255,14 @@ def swapped(question: str, para: Paragraph, pool: NamePool, rng: random.Random) 
     another of the same file that the paragraph never mentions: a question that still looks
     answerable by the paragraph but is not (the entity swaps of SQuAD 2.0's unanswerable
     questions). None when the question names nothing the paragraph does."""
+    both = swap(question, para, pool, rng)
+    return both[0] if both else None
+
+
+def swap(
+    question: str, para: Paragraph, pool: NamePool, rng: random.Random
+) -> tuple[str, str] | None:
+    """``swapped``'s question and the name it swapped in."""
     text = (para.context or " ".join(para.sentences)).lower()
     spots = [(a, b) for a, b in mentions(question) if question[a:b].lower() in text]
     if not spots:
@@ -262,7 +272,10 @@ def swapped(question: str, para: Paragraph, pool: NamePool, rng: random.Random) 
     fresh = [n for n in kind if n.lower() not in text and n.lower() not in question.lower()]
     size = len(question[a:b].split())
     alike = [n for n in fresh if len(n.split()) == size] or fresh  # as many words, if any
-    return question[:a] + rng.choice(alike) + question[b:] if alike else None
+    if not alike:
+        return None
+    name = rng.choice(alike)
+    return question[:a] + name + question[b:], name
 
 
 def titles_by_file(paras: Sequence[Paragraph]) -> dict[str, list[str]]:
@@ -496,6 +509,7 @@ def training_groups(
     reask: bool = False,
     retitle: dict[str, list[str]] | None = None,
     retitle_rng: random.Random | None = None,
+    source_rng: random.Random | None = None,
 ) -> Iterator[tuple[list[Triple], list[float], list[Span]]]:
     """Per question: its answering sentence, up to ``in_para`` other sentences of the
     paragraph and ``out_para`` of the top five BM25 sentences of other paragraphs, with each
@@ -506,7 +520,11 @@ def training_groups(
     with the question (the sentences that look as if they answered, as the rest of its
     paragraph does when the answering sentence is missing); the rest are drawn at random.
     With ``pools``, the question with one of its names swapped (``swapped``) is one more
-    negative against the answering sentence, when the question has a name to swap.
+    negative against the answering sentence, when the question has a name to swap. With
+    ``source_rng`` too, the swapped question is also a negative against a sentence of another
+    paragraph that names what was swapped in (drawn by ``source_rng``, so every other pair is
+    drawn as without it): a sentence about the name asked, which does not answer what is asked
+    of it, as the pipeline hands a swapped question the sentences naming its new name.
 
     With ``decoy``, a question naming a year gets one more negative: a non-answering sentence
     of its paragraph opened by a date in that year (``date_opening``); and, half the time, its
@@ -549,9 +567,15 @@ def training_groups(
             (ask(q.text, paras[a]), paras[a].sentences[b], context(paras, a, b))
             for a, b in far[:out_para]
         ]
-        other = swapped(q.text, p, pools[p.file], rng) if pools else None
-        if other is not None:
+        pool = pools[p.file] if pools else None
+        both = swap(q.text, p, pool, rng) if pool else None
+        if pool and both is not None:
+            other, name = both
             trip.append((ask(other, p), p.sentences[pos], before))
+            named = [w for w in pool.where.get(name, []) if w[0] != q.para]
+            if source_rng is not None and named:
+                a, b = source_rng.choice(named)
+                trip.append((ask(other, paras[a]), paras[a].sentences[b], context(paras, a, b)))
         spans: list[Span] = [answer_span(p, q, pos)] + [None] * (len(trip) - 1)
         cut = erased(p.sentences[pos], spans[0], answer_texts(p, q)) if erase else None
         if cut is not None:
@@ -777,6 +801,7 @@ def train(args: argparse.Namespace) -> None:
             args.reask,
             titles_by_file(paras) if args.retitle else None,
             random.Random(args.seed + 7),
+            random.Random(args.seed + 11) if args.swap_source else None,
         )
     )
     recorded = (
@@ -1115,6 +1140,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         "against its answering sentence, as a negative",
     )
     ap.add_argument(
+        "--swap-source",
+        action="store_true",
+        help="with --swap: the swapped question is also a negative against a sentence of "
+        "another paragraph naming what was swapped in",
+    )
+    ap.add_argument(
         "--dated-questions",
         action="store_true",
         help="a question whose answering sentence names a year is also asked of that year, "
@@ -1205,6 +1236,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             f"--pipeline-groups: no such file {args.pipeline_groups} (write one with "
             "`python -m eval.fit --data DIR --pipeline-groups FILE`)"
         )
+    if args.swap_source and not args.swap:
+        ap.error("--swap-source needs --swap: it pairs the swapped question with another sentence")
     if args.retitle and not (args.titles or args.continue_from):
         ap.error("--retitle needs --titles: a reader that reads no title cannot be misled by one")
     had = continued_layers(ap, args.continue_from)

@@ -92,6 +92,24 @@ def test_with_name_pools_the_swapped_question_is_a_negative_against_the_answer()
     assert spans == [UNKNOWN, None, None]
 
 
+def test_with_swap_source_the_swapped_question_also_meets_a_sentence_naming_its_new_name() -> None:
+    others = {"f": OtherParagraphs(PARAS, [0, 1])}
+    pools = {"f": NamePool(PARAS, [0, 1])}
+    assert pools["f"].where["Opera House"] == [(1, 1)]
+    q = Question("Which engineers from Britain designed the arch?", 0, frozenset({1}))
+    ((plain, _, _),) = training_groups(PARAS, [q], others, random.Random(0), 1, 0, 0, pools)
+    ((trip, labels, spans),) = training_groups(
+        PARAS, [q], others, random.Random(0), 1, 0, 0, pools, source_rng=random.Random(1)
+    )
+    # every pair drawn as without it, then the swapped question against the sentence of the
+    # other paragraph that names what was swapped in
+    assert trip[: len(plain)] == plain and len(trip) == len(plain) + 1
+    assert labels == [1.0, 0.0, 0.0, 0.0] and spans[-1] is None
+    swap_q, sentence, _ = trip[-1]
+    assert swap_q == "Which engineers from Opera House designed the arch?"
+    assert sentence == PARAS[1].sentences[1] and "Opera House" in sentence
+
+
 def test_the_answer_span_is_found_within_its_sentence_or_not_taught() -> None:
     context = "The bridge opened in 1932. Its arch was designed by Ralph Freeman."
     para = Paragraph(
