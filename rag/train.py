@@ -572,8 +572,8 @@ def training_groups(
         if pool and both is not None:
             other, name = both
             trip.append((ask(other, p), p.sentences[pos], before))
-            named = [w for w in pool.where.get(name, []) if w[0] != q.para]
-            if source_rng is not None and named:
+            named = [w for w in pool.where.get(name, []) if w[0] != q.para] if source_rng else []
+            if source_rng and named:
                 a, b = source_rng.choice(named)
                 trip.append((ask(other, paras[a]), paras[a].sentences[b], context(paras, a, b)))
         spans: list[Span] = [answer_span(p, q, pos)] + [None] * (len(trip) - 1)
