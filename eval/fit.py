@@ -33,6 +33,10 @@ With ``--by-source`` it fits nothing and writes nothing: it judges each source's
 models fitted on the other sources' (``by_source``), which shows how the fit and its threshold
 carry to a kind of text they were not fitted on.
 
+With ``--by-overlap`` it fits nothing and writes nothing: it shows, out of fold, how the
+pipeline does on answerable questions by how many of their words the answering sentence
+repeats (``by_overlap``): a question put in other words is found and answered less often.
+
 With ``--pipeline-groups FILE`` it fits nothing: it asks the questions of corpora made the
 same way of the paragraphs the cross-encoder did train on, and writes per question the
 candidates the first model would hand the cross-encoder, as training groups for
@@ -114,9 +118,9 @@ class Recorder:
     name = "record"
 
     def __init__(self) -> None:
-        self.last: (
-            tuple[list[Any], np.ndarray, list[tuple[str, str | None]], list[str]] | None
-        ) = None
+        self.last: tuple[list[Any], np.ndarray, list[tuple[str, str | None]], list[str]] | None = (
+            None
+        )
 
     def warm_up(self) -> None:
         return None
@@ -431,9 +435,26 @@ def median_upper(words: Sequence[int], rng: np.random.Generator, draws: int = 10
     return float(np.quantile(medians, 0.95))
 
 
-def fit(
+@dataclass
+class OutOfFold:
+    """Every question judged by models fitted on the other fold's corpora, never its own."""
+
+    asked: list[Asked]  # in the order of the arrays below
+    reads: list[list[tuple[float, bool, int]]]  # oof_read of each
+    p_best: np.ndarray  # the best candidate's probability (0 where none was read)
+    right: np.ndarray  # the best candidate answers
+    answerable: np.ndarray
+    found: np.ndarray  # the answering sentence was among the candidates
+    kind: np.ndarray
+    corpus: np.ndarray
+    rules_right: np.ndarray  # the rule scorer's first candidate answers
+
+
+def out_of_fold(
     asked: list[Asked], k: int, c: float, say: Any
-) -> tuple[ReaderModels, dict[str, Any]]:
+) -> tuple[Logistic, Logistic, OutOfFold]:
+    """The models fitted on both folds, and every question judged out of fold."""
+
     def stack(sub: Sequence[Asked]) -> tuple[np.ndarray, np.ndarray]:
         return np.vstack([a.rows for a in sub]), np.concatenate([a.labels for a in sub])
 
@@ -445,34 +466,35 @@ def fit(
     read_oof = [
         fit_logistic(*read_matrix(folds[1 - f], first_oof[f], k), READ_FEATURES, c) for f in (0, 1)
     ]
-    # out of fold: each question judged by models that never saw its corpus
-    probs, right, answerable, found, rules_right, kinds = [], [], [], [], [], []
-    oof: list[list[tuple[float, bool, int]]] = []
-    corpora_of: list[int] = []
-    for f in (0, 1):
-        for a in folds[f]:
-            reads = oof_read(first_oof[f], read_oof[f], a, k)
-            oof.append(reads)
-            corpora_of.append(a.corpus)
-            probs.append(reads[0][0] if reads else 0.0)
-            right.append(bool(reads) and reads[0][1])
-            answerable.append(a.answerable)
-            found.append(bool(a.labels.sum()))
-            kinds.append(a.kind)
-            # candidates come in the rule scorer's order: its first is the rules' pick
-            rules_right.append(bool(len(a.labels)) and bool(a.labels[0]))
-    p_best = np.array(probs)
-    ans = np.array(answerable)
-    fnd = np.array(found)
-    kind = np.array(kinds)
+    order = [(f, a) for f in (0, 1) for a in folds[f]]
+    reads = [oof_read(first_oof[f], read_oof[f], a, k) for f, a in order]
+    judged = [a for _, a in order]
+    oof = OutOfFold(
+        judged,
+        reads,
+        np.array([r[0][0] if r else 0.0 for r in reads]),
+        np.array([bool(r) and r[0][1] for r in reads]),
+        np.array([a.answerable for a in judged]),
+        np.array([bool(a.labels.sum()) for a in judged]),
+        np.array([a.kind for a in judged]),
+        np.array([a.corpus for a in judged]),
+        # candidates come in the rule scorer's order: its first is the rules' pick
+        np.array([bool(len(a.labels)) and bool(a.labels[0]) for a in judged]),
+    )
+    return first_all, read_all, oof
+
+
+def fit(asked: list[Asked], k: int, c: float, say: Any) -> tuple[ReaderModels, dict[str, Any]]:
+    first_all, read_all, oof = out_of_fold(asked, k, c, say)
+    p_best, ans, fnd, kind = oof.p_best, oof.answerable, oof.found, oof.kind
     threshold = choose_threshold(p_best, fnd)
-    also, most, quoting = choose_quoting(oof, ans, np.array(corpora_of), threshold)
+    also, most, quoting = choose_quoting(oof.reads, ans, oof.corpus, threshold)
     report = {
         "questions": len(asked),
         "answerable": int(ans.sum()),
         "answer_among_candidates": round(float(np.mean(fnd[ans])), 4),
-        "best_sentence_right": round(float(np.mean(np.array(right)[ans])), 4),
-        "rules_first_right": round(float(np.mean(np.array(rules_right)[ans])), 4),
+        "best_sentence_right": round(float(np.mean(oof.right[ans])), 4),
+        "rules_first_right": round(float(np.mean(oof.rules_right[ans])), 4),
         "false_abstention": round(float(np.mean(p_best[ans] < threshold)), 4),
         "false_abstention_answer_among_candidates": round(
             float(np.mean(p_best[fnd] < threshold)), 4
@@ -491,6 +513,52 @@ def fit(
         **quoting,
     }
     return ReaderModels(first_all, read_all, k, round(threshold, 4), also, most), report
+
+
+def word_overlap(a: Asked) -> float | None:
+    """The share of the question's content words its (first) answering candidate uses; None
+    when no candidate answers."""
+    from rag.lexical import tokens
+
+    if not a.labels.sum():
+        return None
+    words = set(tokens(a.question))
+    said = set(tokens(a.pairs[int(np.argmax(a.labels))][0]))
+    return len(words & said) / len(words) if words else 0.0
+
+
+def by_overlap(asked: list[Asked], k: int, c: float, say: Any) -> None:
+    """``--by-overlap``: the answerable questions whose answering sentence was among the
+    candidates, out of fold, in four equal parts by how many of their words the answering
+    sentence repeats (``word_overlap``). Per part: the answering sentence among the
+    ``k`` the cross-encoder reads, the best sentence right, and the share refused at the
+    threshold ``fit`` chooses. A question put in other words than its documents' (as one
+    asked before reading them is) falls in the first rows."""
+    first_all, _, oof = out_of_fold(asked, k, c, say)
+    threshold = choose_threshold(oof.p_best, oof.found)
+    keep = oof.found & oof.answerable
+    judged = [a for a, kept in zip(oof.asked, keep, strict=True) if kept]
+    overlap = np.array([word_overlap(a) or 0.0 for a in judged])
+    # the read-3 of the out-of-fold first model: a read candidate is one with a probability
+    read = np.array([any(t[1] for t in r) for r, kept in zip(oof.reads, keep, strict=True) if kept])
+    p, right = oof.p_best[keep], oof.right[keep]
+    cuts = np.quantile(overlap, [0.25, 0.5, 0.75])
+    part = np.digitize(overlap, cuts, right=True)
+    say(
+        f"threshold {threshold:.4f}; {len(judged)} answerable questions, answer among the candidates"
+    )
+    say(
+        "| words of the question the answering sentence repeats | questions | answer among the "
+        f"{k} read | best sentence right | refused |"
+    )
+    say("|---|---:|---:|---:|---:|")
+    for i in range(4):
+        s = part == i
+        lo, hi = overlap[s].min(), overlap[s].max()
+        say(
+            f"| {lo:.2f}-{hi:.2f} | {int(s.sum())} | {read[s].mean():.3f} | "
+            f"{right[s].mean():.3f} | {np.mean(p[s] < threshold):.3f} |"
+        )
 
 
 def by_source(
@@ -630,6 +698,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         help="fit nothing: judge each source's corpora by models fitted on the other "
         "sources' (how the fit carries to a kind of text it has not seen)",
     )
+    ap.add_argument(
+        "--by-overlap",
+        action="store_true",
+        help="fit nothing: judge the answerable questions out of fold by how many of their "
+        "words the answering sentence repeats",
+    )
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--cache", help="JSON file keeping the recorded questions between runs")
     ap.add_argument(
@@ -670,6 +744,9 @@ def main(argv: Sequence[str] | None = None) -> None:
             asked += record(i, squad, args.questions, args.seed + i, log)
         if cache:
             _keep(cache, asked, weights)
+    if args.by_overlap:
+        by_overlap(asked, args.read_top, args.c, log)
+        return
     if args.by_source:
         if len(args.files) < 2:
             sys.exit("error: --by-source needs at least two --files, one to leave out")

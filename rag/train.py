@@ -347,6 +347,33 @@ def dated_question(question: str, sentence: str, answers: Sequence[str]) -> str 
     return f"{question.rstrip().rstrip('?').rstrip()} in {m.group(1)}?"
 
 
+MASK = "[MASK]"  # the tokenizer's mask token, read as one word piece
+_WORD = re.compile(r"[A-Za-z][A-Za-z'’-]*")
+
+
+def masked(question: str, sentence: str) -> str | None:
+    """``question`` with every word it shares with ``sentence`` masked (``--mask-shared``),
+    but for names (capitalised in the question): the question as a reader meets it when it
+    is put in other words than the answering sentence's. None when no word is shared, or when
+    no content word would be left to read.
+
+    >>> masked("In what year was the tower completed?", "The tower was completed in 1889.")
+    'In what year was the [MASK] [MASK]?'
+    """
+    from rag.lexical import tokens
+
+    shared = set(tokens(sentence))
+
+    def hide(m: re.Match[str]) -> str:
+        w = m.group(0)
+        return MASK if w[0].islower() and set(tokens(w)) & shared else w
+
+    out = _WORD.sub(hide, question)
+    if out == question or not tokens(out.replace(MASK, " ")):
+        return None
+    return out
+
+
 def erased(sentence: str, span: Span, answers: Sequence[str]) -> str | None:
     """``sentence`` with its answer cut out, and up to two short common words that led to it
     ("in the", "on", "was"), for ``training_groups``' ``erase``: a sentence that still says
@@ -510,6 +537,8 @@ def training_groups(
     retitle: dict[str, list[str]] | None = None,
     retitle_rng: random.Random | None = None,
     source_rng: random.Random | None = None,
+    mask_share: float = 0.0,
+    mask_rng: random.Random | None = None,
 ) -> Iterator[tuple[list[Triple], list[float], list[Span]]]:
     """Per question: its answering sentence, up to ``in_para`` other sentences of the
     paragraph and ``out_para`` of the top five BM25 sentences of other paragraphs, with each
@@ -545,7 +574,12 @@ def training_groups(
 
     With ``retitle`` (each file's document titles), the answering sentence read under another
     article's title (``retitled``) is one more negative; its draws come from a generator of
-    their own (``retitle_rng``), so every other pair is drawn as without it."""
+    their own (``retitle_rng``), so every other pair is drawn as without it.
+
+    With ``mask_share``, that share of the questions (drawn by ``mask_rng``, so every other
+    pair is drawn as without it) are asked with the words they share with their answering
+    sentence masked (``masked``), in every pair of their group but the name-swapped one: the
+    answering sentence must then be found by what it means, not by the words it repeats."""
     from rag.lexical import tokens
 
     for q in qs:
@@ -558,13 +592,16 @@ def training_groups(
             hardest = sorted(negs, key=lambda i: -len(words & set(tokens(p.sentences[i]))))[:hard]
             negs = hardest + [i for i in negs if i not in hardest]
         before = context(paras, q.para, pos)
-        own = ask(q.text, p)
+        text = q.text
+        if mask_rng is not None and mask_rng.random() < mask_share:
+            text = masked(q.text, p.sentences[pos]) or q.text
+        own = ask(text, p)
         trip: list[Triple] = [(own, p.sentences[pos], before)]
         trip += [(own, p.sentences[i], context(paras, q.para, i)) for i in negs[:in_para]]
         far = others[p.file].best(q.text, q.para, 5)
         rng.shuffle(far)
         trip += [
-            (ask(q.text, paras[a]), paras[a].sentences[b], context(paras, a, b))
+            (ask(text, paras[a]), paras[a].sentences[b], context(paras, a, b))
             for a, b in far[:out_para]
         ]
         pool = pools[p.file] if pools else None
@@ -802,6 +839,8 @@ def train(args: argparse.Namespace) -> None:
             titles_by_file(paras) if args.retitle else None,
             random.Random(args.seed + 7),
             random.Random(args.seed + 11) if args.swap_source else None,
+            args.mask_shared,
+            random.Random(args.seed + 13) if args.mask_shared else None,
         )
     )
     recorded = (
@@ -1150,6 +1189,14 @@ def main(argv: Sequence[str] | None = None) -> None:
         action="store_true",
         help="a question whose answering sentence names a year is also asked of that year, "
         "against two other sentences of its paragraph opened by a date in it",
+    )
+    ap.add_argument(
+        "--mask-shared",
+        type=float,
+        default=0.0,
+        metavar="SHARE",
+        help="this share of the questions asked with the words they share with their "
+        "answering sentence masked (names kept)",
     )
     ap.add_argument(
         "--erase",

@@ -176,3 +176,40 @@ def test_by_source_judges_each_source_by_models_fitted_on_the_other_two() -> Non
     # a signal of each source's own: a source left out is judged by models that never saw
     # its signal, so they read it no better than by chance
     assert max(right_by_source([0, 1, 2])) < 0.6
+
+
+def test_by_overlap_parts_the_answerable_questions_by_the_words_their_sentence_repeats() -> None:
+    import numpy as np
+
+    from eval.fit import Asked, by_overlap, word_overlap
+    from rag.features import FIRST_FEATURES
+
+    words = ["harbour", "bridge", "opened", "traffic"]
+    rng = np.random.default_rng(0)
+    asked = []
+    for corpus in range(2):
+        for q in range(120):
+            answerable = q % 6 != 0
+            repeats = q % 5  # of the question's 4 words, in its answering sentence
+            labels = np.zeros(4)
+            if answerable:
+                labels[q % 4] = 1.0
+            rows = rng.normal(0.0, 0.1, (4, len(FIRST_FEATURES)))
+            if repeats >= 3:  # only a sentence repeating the question's words is told apart
+                rows[:, 0] += 2 * labels
+            pairs = [
+                (" ".join(words[:repeats] if labels[i] else ["ferry"]) + ".", None) for i in range(4)
+            ]
+            ce = {i: (0.0, 0.0) for i in range(4)}
+            kind = "squad" if answerable else "left-out"
+            question = " ".join(words) + "?"
+            asked.append(Asked(question, corpus, answerable, rows, labels, pairs, ce, kind))
+    assert word_overlap(asked[3]) == 0.75 and word_overlap(asked[0]) is None
+    lines: list[str] = []
+    by_overlap(asked, 3, 1.0, lines.append)
+    cells = [line.strip("| ").split(" | ") for line in lines[3:]]
+    assert len(cells) == 4
+    assert sum(int(c[1]) for c in cells) == sum(a.answerable for a in asked)
+    right = [float(c[3]) for c in cells]
+    # questions whose sentence repeats few of their words are picked by chance; the rest right
+    assert right[0] < 0.6 and right[-1] == 1.0

@@ -365,3 +365,33 @@ def test_a_question_naming_its_title_is_read_under_another_articles_title_as_a_n
     # and every other pair drawn as without it
     ((plain, _, _),) = training_groups(paras, [q], others, random.Random(0), 1, 0)
     assert plain == trip[:-1]
+
+
+def test_masking_hides_the_words_a_question_shares_with_its_sentence_but_not_its_names() -> None:
+    from rag.train import MASK, masked
+
+    sentence = "Its steel arch was designed by engineers from Britain."
+    assert masked("Which engineers from Britain designed the arch?", sentence) == (
+        f"Which {MASK} from Britain {MASK} the {MASK}?"
+    )
+    assert masked("Who climbs it?", sentence) is None  # nothing shared: nothing to hide
+    assert masked("designed arch?", sentence) is None  # nothing would be left to read
+
+
+def test_with_mask_share_a_drawn_question_is_masked_in_its_group_and_nothing_else_changes() -> None:
+    from rag.train import MASK
+
+    others = {"f": OtherParagraphs(PARAS, [0, 1])}
+    q = Question("Which engineers from Britain designed the arch?", 0, frozenset({1}))
+    ((plain, labels0, _),) = training_groups(PARAS, [q], others, random.Random(0), 2, 1, 1)
+    ((trip, labels, _),) = training_groups(
+        PARAS, [q], others, random.Random(0), 2, 1, 1, mask_share=1.0, mask_rng=random.Random(0)
+    )
+    assert labels == labels0 and len(trip) == len(plain)
+    # the same sentences, each read with the masked question
+    assert [t[1:] for t in trip] == [t[1:] for t in plain]
+    assert {t[0] for t in trip} == {f"Which {MASK} from Britain {MASK} the {MASK}?"}
+    ((none, _, _),) = training_groups(
+        PARAS, [q], others, random.Random(0), 2, 1, 1, mask_share=0.0, mask_rng=random.Random(0)
+    )
+    assert none == plain
