@@ -118,9 +118,9 @@ class Recorder:
     name = "record"
 
     def __init__(self) -> None:
-        self.last: tuple[list[Any], np.ndarray, list[tuple[str, str | None]], list[str]] | None = (
-            None
-        )
+        self.last: (
+            tuple[list[Any], np.ndarray, list[tuple[str, str | None]], list[str]] | None
+        ) = None
 
     def warm_up(self) -> None:
         return None
@@ -529,17 +529,17 @@ def word_overlap(a: Asked) -> float | None:
 
 def by_overlap(asked: list[Asked], k: int, c: float, say: Any) -> None:
     """``--by-overlap``: the answerable questions whose answering sentence was among the
-    candidates, out of fold, in four equal parts by how many of their words the answering
-    sentence repeats (``word_overlap``). Per part: the answering sentence among the
-    ``k`` the cross-encoder reads, the best sentence right, and the share refused at the
+    candidates, out of fold, in four parts (split at the quartiles) by how many of their words
+    the answering sentence repeats (``word_overlap``). Per part: the answering sentence among
+    the ``k`` the cross-encoder reads, the best sentence right, and the share refused at the
     threshold ``fit`` chooses. A question put in other words than its documents' (as one
     asked before reading them is) falls in the first rows."""
-    first_all, _, oof = out_of_fold(asked, k, c, say)
+    _, _, oof = out_of_fold(asked, k, c, say)
     threshold = choose_threshold(oof.p_best, oof.found)
     keep = oof.found & oof.answerable
     judged = [a for a, kept in zip(oof.asked, keep, strict=True) if kept]
     overlap = np.array([word_overlap(a) or 0.0 for a in judged])
-    # the read-3 of the out-of-fold first model: a read candidate is one with a probability
+    # whether the answering sentence was among those read: oof_read lists the candidates read
     read = np.array([any(t[1] for t in r) for r, kept in zip(oof.reads, keep, strict=True) if kept])
     p, right = oof.p_best[keep], oof.right[keep]
     cuts = np.quantile(overlap, [0.25, 0.5, 0.75])
