@@ -609,10 +609,13 @@ def training_groups(
         if pool and both is not None:
             other, name = both
             trip.append((ask(other, p), p.sentences[pos], before))
-            named = [w for w in pool.where.get(name, []) if w[0] != q.para] if source_rng else []
-            if source_rng and named:
-                a, b = source_rng.choice(named)
-                trip.append((ask(other, paras[a]), paras[a].sentences[b], context(paras, a, b)))
+            if source_rng is not None:
+                named = [w for w in pool.where.get(name, []) if w[0] != q.para]
+                if named:
+                    a, b = source_rng.choice(named)
+                    trip.append(
+                        (ask(other, paras[a]), paras[a].sentences[b], context(paras, a, b))
+                    )
         spans: list[Span] = [answer_span(p, q, pos)] + [None] * (len(trip) - 1)
         cut = erased(p.sentences[pos], spans[0], answer_texts(p, q)) if erase else None
         if cut is not None:
