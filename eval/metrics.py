@@ -130,13 +130,40 @@ def _alnum(text: str) -> str:
     return "".join(ch for ch in text if ch.isalnum())
 
 
+_LINE_HYPHEN_RE = re.compile(r"-[ \t]*\r?\n[ \t]*")
+
+
 def _words(text: str) -> list[str]:
     return re.findall(r"\w+", text)
 
 
-def _in_order(needles: Sequence[str], hay: Sequence[str]) -> bool:
-    it = iter(hay)
-    return all(any(w == h for h in it) for w in needles)
+def _in_order(needles: Sequence[str], hay: Sequence[str], joins: Sequence[bool] = ()) -> bool:
+    """Do the ``needles`` occur in ``hay`` in order? ``joins[k]``: ``hay[k]`` and ``hay[k + 1]``
+    are one word broken at a line's end, which the cleaner may have made whole again."""
+    k = 0
+    for w in needles:
+        while k < len(hay):
+            if w == hay[k]:
+                k += 1
+                break
+            if k + 1 < len(hay) and k < len(joins) and joins[k] and w == hay[k] + hay[k + 1]:
+                k += 2
+                break
+            k += 1
+        else:
+            return False
+    return True
+
+
+def _words_and_joins(text: str) -> tuple[list[str], list[bool]]:
+    """``_words(text)``, and for each whether it and the next are one word broken by a hyphen
+    at a line's end ("archi-\ntecture")."""
+    found = list(re.finditer(r"\w+", text))
+    joins = [
+        bool(_LINE_HYPHEN_RE.fullmatch(text[a.end() : b.start()]))
+        for a, b in zip(found, found[1:], strict=False)
+    ]
+    return [m.group() for m in found], joins
 
 
 @dataclass(frozen=True)
@@ -160,7 +187,7 @@ def check_span(original: str, start: int, end: int, quote: str) -> Grounding:
         return Grounding(
             False, f"original[{start}:{end}] differs from the quote: {_diff(visible, quote)}"
         )
-    if not _in_order(_words(quote), _words(visible)):
+    if not _in_order(_words(quote), *_words_and_joins(visible)):
         return Grounding(False, f"the quote's words are not in order in original[{start}:{end}]")
     return Grounding(True)
 

@@ -16,6 +16,8 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date as _date
+from functools import lru_cache
+from pathlib import Path
 
 from rag.types import Byline, Span
 
@@ -226,6 +228,60 @@ def _plain(line: str, markdown: bool = True) -> str:
 
 
 _HYPHENATED = re.compile(r"[^\W\d_]-$")  # a line ending in a word broken at a hyphen
+_LETTERS_RE = re.compile(r"[^\W\d_]+")
+_BROKEN_RE = re.compile(r"([^\W\d_]+)-$")  # the part of a word before a line-end hyphen
+_COMPOUND_RE = re.compile(r"[^\W\d_]+(?:-[^\W\d_]+)+")
+
+
+@lru_cache(maxsize=1)
+def dictionary() -> frozenset[str]:
+    """The whole words (in lower case, two letters or more) of the embedding model's
+    word-piece vocabulary, about 20,000 English words: what tells a word a typesetter broke at
+    a line's end ("archi-" "tecture") from a compound broken at its own hyphen ("well-"
+    "known") when the document itself does not say."""
+    from rag.embed import model_dir
+
+    vocab = (Path(model_dir()) / "vocab.txt").read_text(encoding="utf-8").split("\n")
+    return frozenset(w for w in vocab if len(w) > 1 and w.isalpha() and w.islower())
+
+
+def _rejoined(lines: Sequence[str], hyphen_breaks: set[int]) -> set[int]:
+    """Of the lines in ``hyphen_breaks`` (each goes on a line that ends in "letters-"), those
+    where the hyphen only broke a word and goes: the word whole occurs elsewhere in the
+    document; or, unless the document writes the pair with its hyphen elsewhere, the word is
+    in ``dictionary()``, or either part is not a word (neither in the document, away from such
+    breaks, nor in the dictionary) or the first has under 3 letters ("un-" "surprising"). A
+    compound ("well-" "known", "fine-" "tune") keeps its hyphen, as a typesetter leaves it."""
+    edges = hyphen_breaks | {i - 1 for i in hyphen_breaks}
+    words: set[str] = set()
+    compounds: set[str] = set()
+    for i, text in enumerate(lines):
+        found = _LETTERS_RE.findall(text)
+        if i in hyphen_breaks:
+            found = found[1:]
+        if i + 1 in hyphen_breaks:
+            found = found[:-1]
+        words.update(w.lower() for w in found)
+        if i not in edges:
+            compounds.update(c.lower() for c in _COMPOUND_RE.findall(text))
+    known = dictionary()
+    out = set()
+    for i in hyphen_breaks:
+        left_m = _BROKEN_RE.search(lines[i - 1])
+        right_m = _LETTERS_RE.match(lines[i])
+        if left_m is None or right_m is None:
+            continue
+        left, right = left_m.group(1).lower(), right_m.group(0).lower()
+        whole = left + right
+        if whole in words:
+            out.add(i)
+        elif f"{left}-{right}" in compounds:
+            continue
+        elif whole in known or len(left) < 3:
+            out.add(i)
+        elif not all(w in words or w in known for w in (left, right)):
+            out.add(i)
+    return out
 
 # lines of a hard-wrapped text (a PDF's text layer, a plain-text file wrapped at 72 columns)
 # are at most this long; longer lines are paragraphs. Narrower than WRAP_MIN, they are a list
@@ -375,6 +431,8 @@ def clean(
         if i not in drop and plain[i] and not (markdown and _HEADING_RE.match(lines[i][1]))
     ]
     soft = soft_breaks(joinable)
+    hyphen_breaks = {i for i in soft if _HYPHENATED.search(plain[i - 1])}
+    rejoined = _rejoined(plain, hyphen_breaks) if hyphen_breaks else set()
     b = _Builder(original)
     headings: set[int] = set()
     kept: list[str] = []
@@ -387,16 +445,20 @@ def clean(
             continue
         if prev_end is not None:
             # the paragraph break is the original's own newline; a wrap, a space in its place,
-            # or nothing after a hyphen ("experi-" "ments" reads "experi-ments", as
-            # "well-" "known" reads "well-known")
+            # or nothing after a hyphen ("well-" "known" reads "well-known"; "archi-"
+            # "tecture" reads "architecture", its hyphen gone too: ``_rejoined``)
             if i not in soft:
                 b.add(prev_end, prev_end + 1)
-            elif not _HYPHENATED.search(kept[-1]):
+            elif i not in hyphen_breaks:
                 b.add(prev_end, prev_end + 1, " ")
         if is_heading_line(plain[i]) and i not in soft and i + 1 not in soft:
             headings.add(b.size)
+        if i + 1 in rejoined and original[frags[-1][1] - 1] == "-":
+            s, e = frags[-1]
+            frags = [*frags[:-1], (s, e - 1)]  # the line's last character, its hyphen, goes
         for s, e in frags:
-            b.add(s, e)
+            if e > s:
+                b.add(s, e)
         kept.append(plain[i])
         nl = original.find("\n", start + len(text))
         prev_end = nl if nl != -1 else None

@@ -239,10 +239,12 @@ def _pool(
 # names what sentence vectors are made from and what a document's records hold (the byline;
 # sentences with a word in them; text cleaned without gluing words, emphasis in Markdown only;
 # sentences not ended by scholarly reference abbreviations, "cf." or "Eq."; the lines of a
-# hard-wrapped text, a PDF's among them, joined into its sentences; each sentence's word
-# pieces kept for late interaction, whose model's own version is part of the tag too);
+# hard-wrapped text, a PDF's among them, joined into its sentences, a word broken at a line's
+# end made whole again; each sentence's word pieces kept for late interaction, whose model's own version is part of the tag too);
 # part of every stored version, so changing it re-embeds every document on the next `rag index`
-EMBED_SCHEME = "late-chunked-sentences+title0.6+byline+worded+unglued+refabbr+rewrapped+pieces"
+EMBED_SCHEME = (
+    "late-chunked-sentences+title0.6+byline+worded+unglued+refabbr+rewrapped+pieces+rejoined"
+)
 TITLE_WEIGHT = 0.6  # the document title's vector, added to each sentence read in a chunk
 
 

@@ -139,6 +139,12 @@ def test_check_span_accepts_the_quote_with_markup_dropped() -> None:
     assert check_span(ORIGINAL, start, end, "She said the talks would resume soon.").ok
 
 
+def test_check_span_accepts_a_word_the_cleaner_made_whole_across_a_line_break() -> None:
+    original = "the dominant archi-\ntecture and well-\nknown reviews."
+    assert check_span(original, 0, len(original), "the dominant architecture and well-known reviews.").ok
+    assert not check_span(original, 0, len(original), "the dominant architec ture and well-known reviews.").ok
+
+
 def test_check_span_rejects_wrong_offsets_and_wrong_text() -> None:
     start = ORIGINAL.index("She")
     end = ORIGINAL.index("soon.") + len("soon.")

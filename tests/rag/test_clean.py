@@ -329,7 +329,7 @@ def test_a_markdown_heading_of_a_wrapped_text_stays_a_line_of_its_own():
     assert c.text.split("\n") == [heading[3:], *WRAPPED]
 
 
-def test_a_word_broken_at_a_wrap_keeps_its_hyphen_and_loses_the_break():
+def test_a_word_broken_at_a_wrap_is_whole_again_and_a_compound_keeps_its_hyphen():
     original = (
         "Transformer models have become the dominant archi-\n"
         "tecture for natural language processing, and their accu-\n"
@@ -341,8 +341,8 @@ def test_a_word_broken_at_a_wrap_keeps_its_hyphen_and_loses_the_break():
     )
     c = clean(original)
     assert c.text == (
-        "Transformer models have become the dominant archi-tecture for natural language "
-        "processing, and their accu-racy on reading comprehension benchmarks now exceeds that "
+        "Transformer models have become the dominant architecture for natural language "
+        "processing, and their accuracy on reading comprehension benchmarks now exceeds that "
         "of human annotators in several settings. We fine-tune a small cross-encoder on "
         "question and sentence pairs drawn from new Wikipedia articles, Reddit posts and "
         "well-known product reviews."
@@ -350,3 +350,22 @@ def test_a_word_broken_at_a_wrap_keeps_its_hyphen_and_loses_the_break():
     _spans_hold(original)
     start, end = map_range(c.spans, c.text.index("well-known"), c.text.index(" product"))
     assert original[start:end] == "well-\nknown"
+    start, end = map_range(c.spans, c.text.index("architecture"), c.text.index(" for natural"))
+    assert original[start:end] == "archi-\ntecture"
+
+
+WRAPPED_PAIR = (
+    "After a long winter of talks the two agencies agreed to co-\n"
+    "operate on the survey of the river basin, and the report that\n"
+    "followed said so in as many words. {} closely ever since,\n"
+    "sharing their data and their boats on every later survey.\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("elsewhere", "read"), [("They cooperate", "cooperate"), ("They co-operate", "co-operate")]
+)
+def test_the_document_itself_says_whether_a_broken_word_keeps_its_hyphen(elsewhere, read):
+    c = clean(WRAPPED_PAIR.format(elsewhere))
+    assert f"agreed to {read} on the survey" in c.text
+    _spans_hold(WRAPPED_PAIR.format(elsewhere))
