@@ -287,6 +287,7 @@ def _rejoined(lines: Sequence[str], hyphen_breaks: set[int]) -> set[int]:
 # are at most this long; longer lines are paragraphs. Narrower than WRAP_MIN, they are a list
 WRAP_MAX = 200
 WRAP_MIN = 30
+PARAGRAPH_LINES = 15  # lines a paragraph runs to, on average, at most; a page runs to more
 
 
 def wrap_width(lengths: Sequence[int], open_ends: Sequence[bool]) -> int | None:
@@ -309,17 +310,21 @@ def wrap_width(lengths: Sequence[int], open_ends: Sequence[bool]) -> int | None:
 def soft_breaks(lines: Sequence[tuple[int, str]]) -> set[int]:
     """Of ``(index, visible text)`` lines in order, the indices of those that go on the
     sentence of the line before, in a hard-wrapped text: the line before is adjacent, nearly
-    the wrap width long and stops mid-sentence, and this one is no list item. A heading,
-    short, never goes on."""
+    the wrap width long and stops mid-sentence (or, where blank lines part the paragraphs, ends
+    a sentence), and this one is no list item. A heading, short, never goes on."""
     open_end = [not t.endswith(_TERMINAL) for _, t in lines]
     width = wrap_width([len(t) for _, t in lines], open_end)
     if width is None:
         return set()
+    # a text that leaves a blank line between its paragraphs (blocks of a few lines, not a
+    # PDF's pages) ends a paragraph only there: a full line that ends a sentence goes on too
+    blocks = 1 + sum(lines[k][0] > lines[k - 1][0] + 1 for k in range(1, len(lines)))
+    by_blank = blocks >= 2 and len(lines) <= PARAGRAPH_LINES * blocks
     return {
         i
         for k, (i, text) in enumerate(lines[1:], start=1)
         if lines[k - 1][0] == i - 1
-        and open_end[k - 1]
+        and (open_end[k - 1] or by_blank)
         and len(lines[k - 1][1]) >= 0.6 * width
         and not _BULLET_RE.match(text)
     }

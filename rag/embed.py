@@ -240,7 +240,7 @@ def _pool(
 # sentences with a word in them; text cleaned without gluing words, emphasis in Markdown only;
 # sentences not ended by scholarly reference abbreviations, "cf." or "Eq."; the lines of a
 # hard-wrapped text, a PDF's among them, joined into its sentences, a word broken at a line's
-# end made whole again; each sentence's word pieces kept for late interaction, whose model's own version is part of the tag too);
+# end made whole again, blank lines parting paragraphs; each sentence's word pieces kept for late interaction, whose model's own version is part of the tag too);
 # part of every stored version, so changing it re-embeds every document on the next `rag index`
 EMBED_SCHEME = (
     "late-chunked-sentences+title0.6+byline+worded+unglued+refabbr+rewrapped+pieces+rejoined"

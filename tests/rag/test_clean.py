@@ -322,6 +322,34 @@ def test_lines_that_are_paragraphs_or_a_list_are_never_joined():
     assert _joined("\n\n".join(textwrap.fill(p, 72) for p in WRAPPED)) > 5
 
 
+ENDS_AT_LINE = [
+    "The survey put to every household the old question 'how ought we to live'",
+    "at the level of the street, and most of those asked answered at some",
+    "length in writing, many of them in a letter of several pages which the",
+    "clerks of the council read through in the following winter and spring.",
+    "Their report was printed for the council in the summer and sent to the",
+    "members of every committee of the council that had asked for a copy of",
+    "it, together with the tables of figures drawn from the letters.",
+]
+
+
+def test_without_blank_lines_a_line_ending_a_sentence_ends_its_paragraph():
+    # a PDF's text layer parts paragraphs by no blank line: a line that ends a sentence may
+    # end its paragraph, and it is kept so (a list of definitions, a heading after it)
+    original = "\n".join(ENDS_AT_LINE) + "\n"
+    lines = clean(original).text.split("\n")
+    assert lines == [ENDS_AT_LINE[0], " ".join(ENDS_AT_LINE[1:4]), " ".join(ENDS_AT_LINE[4:])]
+    _spans_hold(original)
+
+
+def test_with_blank_lines_between_paragraphs_a_full_line_ending_a_sentence_goes_on():
+    other = textwrap.fill(" ".join(WRAPPED), 72)
+    original = "\n".join(ENDS_AT_LINE) + "\n\n" + other + "\n"
+    lines = clean(original).text.split("\n")
+    assert lines == [" ".join(ENDS_AT_LINE), " ".join(WRAPPED)]
+    _spans_hold(original)
+
+
 def test_a_markdown_heading_of_a_wrapped_text_stays_a_line_of_its_own():
     heading = "## Transformer models and the dominant architecture of the field"
     original = heading + "\n" + "\n\n".join(textwrap.fill(p, 72) for p in WRAPPED) + "\n"
