@@ -283,6 +283,7 @@ def _rejoined(lines: Sequence[str], hyphen_breaks: set[int]) -> set[int]:
             out.add(i)
     return out
 
+
 # lines of a hard-wrapped text (a PDF's text layer, a plain-text file wrapped at 72 columns)
 # are at most this long; longer lines are paragraphs. Narrower than WRAP_MIN, they are a list
 WRAP_MAX = 200
