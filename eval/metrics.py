@@ -130,7 +130,7 @@ def _alnum(text: str) -> str:
     return "".join(ch for ch in text if ch.isalnum())
 
 
-_LINE_HYPHEN_RE = re.compile(r"-[ \t]*\r?\n[ \t]*")
+_LINE_HYPHEN_RE = re.compile(r"[-\u2010\u00ad][ \t]*\r?\n[ \t]*")
 
 
 def _words(text: str) -> list[str]:

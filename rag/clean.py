@@ -227,9 +227,12 @@ def _plain(line: str, markdown: bool = True) -> str:
     return "".join(line[a:b] for a, b in kept).strip()
 
 
-_HYPHENATED = re.compile(r"[^\W\d_]-$")  # a line ending in a word broken at a hyphen
+# a hyphen, the Unicode hyphen, or a soft hyphen (a break point a typesetter may use, shown
+# only where it breaks a word)
+HYPHENS = "-\u2010\u00ad"
+_HYPHENATED = re.compile(rf"[^\W\d_][{HYPHENS}]$")  # a line ending in a word broken at a hyphen
 _LETTERS_RE = re.compile(r"[^\W\d_]+")
-_BROKEN_RE = re.compile(r"([^\W\d_]+)-$")  # the part of a word before a line-end hyphen
+_BROKEN_RE = re.compile(rf"([^\W\d_]+)([{HYPHENS}])$")  # a word's part before a line-end hyphen
 _COMPOUND_RE = re.compile(r"[^\W\d_]+(?:-[^\W\d_]+)+")
 
 
@@ -251,7 +254,8 @@ def _rejoined(lines: Sequence[str], hyphen_breaks: set[int]) -> set[int]:
     document; or, unless the document writes the pair with its hyphen elsewhere, the word is
     in ``dictionary()``, or either part is not a word (neither in the document, away from such
     breaks, nor in the dictionary) or the first has under 3 letters ("un-" "surprising"). A
-    compound ("well-" "known", "fine-" "tune") keeps its hyphen, as a typesetter leaves it."""
+    compound ("well-" "known", "fine-" "tune") keeps its hyphen, as a typesetter leaves it; a
+    soft hyphen always goes."""
     edges = hyphen_breaks | {i - 1 for i in hyphen_breaks}
     words: set[str] = set()
     compounds: set[str] = set()
@@ -273,7 +277,7 @@ def _rejoined(lines: Sequence[str], hyphen_breaks: set[int]) -> set[int]:
             continue
         left, right = left_m.group(1).lower(), right_m.group(0).lower()
         whole = left + right
-        if whole in words:
+        if whole in words or left_m.group(2) == "\u00ad":
             out.add(i)
         elif f"{left}-{right}" in compounds:
             continue
@@ -459,7 +463,7 @@ def clean(
                 b.add(prev_end, prev_end + 1, " ")
         if is_heading_line(plain[i]) and i not in soft and i + 1 not in soft:
             headings.add(b.size)
-        if i + 1 in rejoined and original[frags[-1][1] - 1] == "-":
+        if i + 1 in rejoined and original[frags[-1][1] - 1] in HYPHENS:
             s, e = frags[-1]
             frags = [*frags[:-1], (s, e - 1)]  # the line's last character, its hyphen, goes
         for s, e in frags:

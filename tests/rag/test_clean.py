@@ -382,6 +382,19 @@ def test_a_word_broken_at_a_wrap_is_whole_again_and_a_compound_keeps_its_hyphen(
     assert original[start:end] == "archi-\ntecture"
 
 
+def test_a_soft_hyphen_at_a_line_end_always_goes():
+    original = (
+        "Transformer models have become the dominant kinds of compre\u00ad\n"
+        "hension systems for reading documents, and their accu\u2010\n"
+        "racy on reading comprehension benchmarks now exceeds that\n"
+        "of human annotators in several settings, as reported.\n"
+    )
+    c = clean(original)
+    assert "kinds of comprehension systems" in c.text and "their accuracy on" in c.text
+    _spans_hold(original)
+    assert "\u00ad" not in c.text and "\u2010" not in c.text
+
+
 WRAPPED_PAIR = (
     "After a long winter of talks the two agencies agreed to co-\n"
     "operate on the survey of the river basin, and the report that\n"
