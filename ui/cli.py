@@ -28,25 +28,54 @@ EXIT_USER_ERROR = 2
 
 
 def _settings(ctx: click.Context) -> Settings:
-    return ctx.obj["settings"]  # type: ignore[no-any-return]
+    """The settings: ``RAG_*`` variables, then the flags given before the command, then those
+    given after it."""
+    return Settings.from_env(**ctx.obj["given"])
+
+
+def _given(ctx: click.Context, param: click.Parameter, value: Any) -> None:
+    if value is not None:
+        ctx.ensure_object(dict).setdefault("given", {})[SETTING_FIELDS[param.name or ""]] = value
+
+
+# the flags every command takes, before or after its name (``rag --index-dir I ask ...`` or
+# ``rag ask --index-dir I ...``), and the field of Settings each sets
+SETTING_FIELDS = {
+    "index_dir": "index_dir",
+    "corpus": "corpus_dir",
+    "top_k": "top_k",
+    "chroma_url": "chroma_url",
+    "reader": "reader",
+}
+SETTING_OPTIONS = (
+    click.option("--index-dir", type=click.Path(path_type=Path), help="Index folder [RAG_INDEX_DIR; .rag/index]."),
+    click.option("--corpus", type=click.Path(path_type=Path), help="Corpus folder [RAG_CORPUS_DIR; bundled corpus]."),
+    click.option("--top-k", type=int, help="Passages retrieved per question [RAG_TOP_K; 5]."),
+    click.option("--chroma-url", help="Use a Chroma server, e.g. http://127.0.0.1:8000 [RAG_CHROMA_URL]."),
+    click.option("--reader", type=click.Choice(["rules", "learned"]), help="What picks the answer [RAG_READER; learned]."),
+)
+
+
+def setting_options(f: Any) -> Any:
+    """``SETTING_OPTIONS`` on a command, each recorded as given (``_given``), not passed."""
+    for option in reversed(SETTING_OPTIONS):
+        f = option(f)
+    for param in f.__click_params__[-len(SETTING_OPTIONS) :]:
+        param.expose_value = False
+        param.callback = _given
+    return f
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--index-dir", type=click.Path(path_type=Path), default=None, help="Index folder [RAG_INDEX_DIR; .rag/index].")
-@click.option("--corpus", type=click.Path(path_type=Path), default=None, help="Corpus folder [RAG_CORPUS_DIR; bundled corpus].")
-@click.option("--top-k", type=int, default=None, help="Passages retrieved per question [RAG_TOP_K; 5].")
-@click.option("--chroma-url", default=None, help="Use a Chroma server, e.g. http://127.0.0.1:8000 [RAG_CHROMA_URL].")
-@click.option("--reader", type=click.Choice(["rules", "learned"]), default=None, help="What picks the answer [RAG_READER; learned].")
+@setting_options
 @click.pass_context
-def cli(ctx: click.Context, index_dir: Path | None, corpus: Path | None, top_k: int | None, chroma_url: str | None, reader: str | None) -> None:
+def cli(ctx: click.Context) -> None:
     """Ask questions of your documents; every answer is quoted from them, with citations."""
-    ctx.ensure_object(dict)
-    ctx.obj["settings"] = Settings.from_env(
-        index_dir=index_dir, corpus_dir=corpus, top_k=top_k, chroma_url=chroma_url, reader=reader
-    )
+    ctx.ensure_object(dict).setdefault("given", {})
 
 
 @cli.command("index")
+@setting_options
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--keep-missing", is_flag=True, help="Do not remove documents that are no longer in PATHS.")
 @click.pass_context
@@ -56,7 +85,7 @@ def index_cmd(ctx: click.Context, paths: tuple[Path, ...], keep_missing: bool) -
     \b
     Example:
         rag index                  # the bundled corpus
-        rag --index-dir /tmp/i index ~/papers
+        rag index ~/papers --index-dir /tmp/i
     """
     from tqdm import tqdm
 
@@ -129,6 +158,7 @@ def _read_questions(path: Path, max_chars: int) -> Iterator[tuple[Any, str | Non
 
 
 @cli.command("ask")
+@setting_options
 @click.argument("question", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print the answer as JSON.")
 @click.option("--markdown", is_flag=True, help="Print a Markdown block ready for a report.")
@@ -220,6 +250,7 @@ def ask_cmd(
 
 
 @cli.command("serve")
+@setting_options
 @click.option(
     "--host", default="127.0.0.1", show_default=True,
     help="Address to listen on; keep the loopback default unless others must reach the page.",
@@ -262,6 +293,7 @@ def serve_cmd(ctx: click.Context, host: str, port: int) -> None:
 
 
 @cli.command("eval")
+@setting_options
 @click.option(
     "--qa", "qa_file", type=click.Path(path_type=Path), default=None,
     help="Q&A set in the project's JSONL format, run on the configured index [eval/qa.jsonl].",

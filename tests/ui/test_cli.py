@@ -45,6 +45,17 @@ def test_ask_json_markdown_and_text(built, capsys):
     assert code == 0 and "Sources:" in out
 
 
+def test_settings_flags_go_before_or_after_the_command_and_after_wins(built, capsys, tmp_path):
+    q = "Who dismissed Putin's conditions as unacceptable?"
+    code, out, _ = _run(capsys, "ask", "--index-dir", str(built.index_dir), "--json", q)
+    assert code == 0 and json.loads(out)["citations"]
+    missing = str(tmp_path / "none")
+    code, out, _ = _run(capsys, "--index-dir", missing, "ask", "--index-dir", str(built.index_dir), q)
+    assert code == 0 and "Sources:" in out
+    code, _, err = _run(capsys, "--index-dir", str(built.index_dir), "ask", "--index-dir", missing, q)
+    assert code == 2 and f"no index at {missing}" in err
+
+
 def test_questions_file_gives_one_json_per_line(built, capsys, tmp_path):
     f = tmp_path / "qs.jsonl"
     f.write_text(
