@@ -58,6 +58,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--out", required=True)
     ap.add_argument("--articles", type=int, default=12, help="the file's last N articles")
     ap.add_argument("--per-article", type=int, default=80, help="questions asked of each")
+    ap.add_argument(
+        "--no-blank-lines",
+        action="store_true",
+        help="paragraphs one after another with no blank line, as in a PDF's text layer",
+    )
     args = ap.parse_args(argv)
     try:
         import pyphen
@@ -74,7 +79,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         paragraphs = [p["context"].strip() for p in art["paragraphs"]]
         title = art["title"].replace("_", " ")
         (out / "flat" / name).write_text(title + "\n\n" + "\n\n".join(paragraphs) + "\n")
-        wrapped = "\n\n".join(wrap(p, dic.iterate) for p in paragraphs)
+        gap = "\n" if args.no_blank_lines else "\n\n"
+        wrapped = gap.join(wrap(p, dic.iterate) for p in paragraphs)
         (out / "wrapped" / name).write_text(title + "\n\n" + wrapped + "\n")
         asked = [
             {"id": q["id"], "question": q["question"], "answers": answers, "sources": [name]}
