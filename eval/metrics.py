@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rag.clean import HYPHENS
 from rag.errors import LoadError
 
 RECALL_KS = (1, 3, 5, 10)
@@ -130,7 +131,7 @@ def _alnum(text: str) -> str:
     return "".join(ch for ch in text if ch.isalnum())
 
 
-_LINE_HYPHEN_RE = re.compile(r"[-\u2010\u00ad][ \t]*\r?\n[ \t]*")
+_LINE_HYPHEN_RE = re.compile(rf"[{HYPHENS}][ \t]*\r?\n[ \t]*")
 
 
 def _words(text: str) -> list[str]:

@@ -38,8 +38,9 @@ def wrap(paragraph: str, hyphenate: Any, width: int = WIDTH) -> str:
             continue
         room = width - len(cur) - 1
         core = w.strip(".,;:()\"'")
-        for a, b in sorted(hyphenate(w) if room >= SHORT and len(core) >= 6 and core.isascii()
-                           and core.isalpha() else [], key=lambda t: -len(t[0])):
+        breakable = room >= SHORT and len(core) >= 6 and core.isascii() and core.isalpha()
+        points = sorted(hyphenate(w), key=lambda t: -len(t[0])) if breakable else []
+        for a, b in points:
             if 2 <= len(a) < room and len(b) >= 3:
                 lines.append(f"{cur} {a}-")
                 cur = b

@@ -230,9 +230,9 @@ def _plain(line: str, markdown: bool = True) -> str:
 # a hyphen, the Unicode hyphen, or a soft hyphen (a break point a typesetter may use, shown
 # only where it breaks a word)
 HYPHENS = "-\u2010\u00ad"
-_HYPHENATED = re.compile(rf"[^\W\d_][{HYPHENS}]$")  # a line ending in a word broken at a hyphen
 _LETTERS_RE = re.compile(r"[^\W\d_]+")
-_BROKEN_RE = re.compile(rf"([^\W\d_]+)([{HYPHENS}])$")  # a word's part before a line-end hyphen
+# a line ending in a word broken at a hyphen: the word's part before it, and the hyphen
+_BROKEN_RE = re.compile(rf"([^\W\d_]+)([{HYPHENS}])$")
 _COMPOUND_RE = re.compile(r"[^\W\d_]+(?:-[^\W\d_]+)+")
 
 
@@ -441,7 +441,7 @@ def clean(
         if i not in drop and plain[i] and not (markdown and _HEADING_RE.match(lines[i][1]))
     ]
     soft = soft_breaks(joinable)
-    hyphen_breaks = {i for i in soft if _HYPHENATED.search(plain[i - 1])}
+    hyphen_breaks = {i for i in soft if _BROKEN_RE.search(plain[i - 1])}
     rejoined = _rejoined(plain, hyphen_breaks) if hyphen_breaks else set()
     b = _Builder(original)
     headings: set[int] = set()

@@ -47,22 +47,21 @@ SETTING_FIELDS = {
     "chroma_url": "chroma_url",
     "reader": "reader",
 }
+# each recorded as given (``_given``), not passed to the command
+_GIVEN: dict[str, Any] = {"expose_value": False, "callback": _given}
 SETTING_OPTIONS = (
-    click.option("--index-dir", type=click.Path(path_type=Path), help="Index folder [RAG_INDEX_DIR; .rag/index]."),
-    click.option("--corpus", type=click.Path(path_type=Path), help="Corpus folder [RAG_CORPUS_DIR; bundled corpus]."),
-    click.option("--top-k", type=int, help="Passages retrieved per question [RAG_TOP_K; 5]."),
-    click.option("--chroma-url", help="Use a Chroma server, e.g. http://127.0.0.1:8000 [RAG_CHROMA_URL]."),
-    click.option("--reader", type=click.Choice(["rules", "learned"]), help="What picks the answer [RAG_READER; learned]."),
+    click.option("--index-dir", type=click.Path(path_type=Path), help="Index folder [RAG_INDEX_DIR; .rag/index].", **_GIVEN),
+    click.option("--corpus", type=click.Path(path_type=Path), help="Corpus folder [RAG_CORPUS_DIR; bundled corpus].", **_GIVEN),
+    click.option("--top-k", type=int, help="Passages retrieved per question [RAG_TOP_K; 5].", **_GIVEN),
+    click.option("--chroma-url", help="Use a Chroma server, e.g. http://127.0.0.1:8000 [RAG_CHROMA_URL].", **_GIVEN),
+    click.option("--reader", type=click.Choice(["rules", "learned"]), help="What picks the answer [RAG_READER; learned].", **_GIVEN),
 )
 
 
 def setting_options(f: Any) -> Any:
-    """``SETTING_OPTIONS`` on a command, each recorded as given (``_given``), not passed."""
+    """``SETTING_OPTIONS`` on a command."""
     for option in reversed(SETTING_OPTIONS):
         f = option(f)
-    for param in f.__click_params__[-len(SETTING_OPTIONS) :]:
-        param.expose_value = False
-        param.callback = _given
     return f
 
 
