@@ -263,8 +263,8 @@ def forward_by_length(model: Any, enc: dict[str, Any], parts: int) -> tuple[Any,
     same numbers as one run, since padding is masked, in less time where lengths vary. On
     ``rag.train``'s batches half the word pieces are padding, and with two parts a training
     step took 0.60 s against 0.72 s, back to back (2026-12-04); four parts took 0.86x the time
-    of two (2026-12-08). Span scores come back at the
-    batch's full width, zero where a part had no word piece."""
+    of two (2026-12-08). Span scores come back at the batch's full width, zero where a part had
+    no word piece."""
     import torch
 
     spans_too = getattr(model, "span", None) is not None
